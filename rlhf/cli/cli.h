@@ -1,0 +1,150 @@
+/* cli.h: internals of the `rlhf` program, shared by its command files (not part of the library).
+ *
+ * The program is a table of commands (main.c). Each command declares its options as a
+ * NULL-terminated array of cli_opt and calls cli_parse(), which handles `--opt value`,
+ * `--opt=value`, `-x value`, `--help`, numeric validation and the usage text. Exit statuses:
+ * 0 success (and --help), 1 run-time failure (the library's last error is printed), 2 usage error.
+ * Only main() returns to the system; command functions return the exit status.
+ */
+#ifndef RLHF_CLI_H
+#define RLHF_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rlhf.h"
+
+#define RLHF_VERSION "0.1.0"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- command table --------------------------------------------------------------------------- */
+
+/* A command; name may have two words ("model init"). fn gets argv[0] = name. */
+typedef struct cli_command {
+    const char *name;
+    const char *summary; /* one line */
+    int (*fn)(int argc, char **argv);
+} cli_command;
+
+int cmd_generate(int argc, char **argv);
+int cmd_model_init(int argc, char **argv);
+int cmd_model_info(int argc, char **argv);
+int cmd_bench_train(int argc, char **argv);
+int cmd_bench_sample(int argc, char **argv);
+
+/* ---- option parsing ---------------------------------------------------------------------------- */
+
+typedef enum cli_kind {
+    CLI_HEADER = 1, /* not an option: a section title in the help (help = title) */
+    CLI_FLAG,       /* bool*: present = true */
+    CLI_BOOL,       /* bool*: --x (true), --x=yes|no, --x yes|no (also true/false, on/off, 1/0) */
+    CLI_STR,        /* const char ** */
+    CLI_INT,        /* int32_t*, any value */
+    CLI_POS_INT,    /* int32_t*, > 0 */
+    CLI_NONNEG_INT, /* int32_t*, >= 0 */
+    CLI_U64,        /* uint64_t*, >= 0 */
+    CLI_FLOAT,      /* float*, finite */
+    CLI_NONNEG_FLOAT, /* float*, finite, >= 0 */
+} cli_kind;
+
+typedef struct cli_opt {
+    const char *name; /* long name without the dashes ("steps") */
+    char short_name;  /* 'q', or 0 */
+    cli_kind kind;
+    void *dest;
+    const char *meta; /* value placeholder in the help ("N"), NULL for flags */
+    const char *def;  /* default as shown in the help; NULL: no default shown */
+    const char *help; /* meaning */
+    bool seen;        /* set by cli_parse when given on the command line */
+} cli_opt;
+
+/* Usage of one command. opts ends with an entry whose kind is 0. */
+typedef struct cli_spec {
+    const char *cmd;      /* "generate", "model init" */
+    const char *synopsis; /* after "usage: rlhf <cmd> " */
+    const char *about;    /* paragraph printed under the synopsis (may be NULL) */
+    cli_opt *opts;
+    int min_pos, max_pos; /* number of positional arguments accepted */
+} cli_spec;
+
+/* Parses argv[1..argc-1] (argv[0] is the command name). Positional arguments go to pos[]
+ * (capacity spec->max_pos), their count to *n_pos. Returns -1 when the command should go on,
+ * otherwise the exit status to return: 0 after --help (usage printed on stdout), 2 after a usage
+ * error (message and usage on stderr). */
+int cli_parse(cli_spec *spec, int argc, char **argv, char **pos, int *n_pos);
+void cli_usage(const cli_spec *spec, FILE *f);
+/* Prints "rlhf <cmd>: <message>" then the usage on stderr; returns 2. */
+int cli_usage_error(const cli_spec *spec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The option named name in spec (programmer error if absent). */
+cli_opt *cli_find(cli_spec *spec, const char *name);
+
+/* Options accepted by every command that computes. */
+typedef struct cli_common {
+    int32_t threads;    /* 0 = OpenMP default */
+    const char *device; /* "cpu", "cuda", "cuda:N" */
+    bool quiet, verbose, progress;
+} cli_common;
+
+#define CLI_COMMON_DEFAULTS {0, "cpu", false, false, false}
+#define CLI_COMMON_OPTS(c)                                                                         \
+    {"", 0, CLI_HEADER, NULL, NULL, NULL, "global options", false},                                \
+    {"threads", 0, CLI_NONNEG_INT, &(c)->threads, "N", "0 = OpenMP default",                       \
+     "threads for the CPU backend and BLAS", false},                                              \
+    {"device", 0, CLI_STR, &(c)->device, "NAME", "cpu", "backend: cpu, cuda or cuda:N", false},    \
+    {"quiet", 'q', CLI_FLAG, &(c)->quiet, NULL, NULL, "print results only", false},                \
+    {"verbose", 'v', CLI_FLAG, &(c)->verbose, NULL, NULL, "print more (seed, timings)", false},    \
+    {"progress", 0, CLI_FLAG, &(c)->progress, NULL, NULL,                                          \
+     "progress line on stderr even when it is not a terminal", false},                            \
+    {"help", 'h', CLI_FLAG, NULL, NULL, NULL, "print this help and exit", false}
+
+/* Applies the common options: log level, thread count, backend (*be may be NULL if unused). */
+rlhf_status cli_setup(const cli_common *c, const rlhf_backend **be);
+/* Prints "rlhf <cmd>: error: <last error>" on stderr; returns 1. */
+int cli_fail(const char *cmd, rlhf_status st);
+
+/* Model shape flags shared by `model init` and the benches. */
+typedef struct cli_model_flags {
+    int32_t dim, hidden, layers, heads, kv_heads, vocab, seq;
+    bool tied;
+} cli_model_flags;
+#define CLI_MODEL_FLAGS_DEFAULTS {288, 768, 6, 6, 6, 32000, 256, false}
+#define CLI_MODEL_OPTS(f)                                                                          \
+    {"", 0, CLI_HEADER, NULL, NULL, NULL, "model shape", false},                                   \
+    {"dim", 0, CLI_POS_INT, &(f)->dim, "C", "288", "model width", false},                          \
+    {"hidden", 0, CLI_POS_INT, &(f)->hidden, "FF", "768", "SwiGLU hidden width", false},           \
+    {"layers", 0, CLI_POS_INT, &(f)->layers, "L", "6", "transformer blocks", false},               \
+    {"heads", 0, CLI_POS_INT, &(f)->heads, "NH", "6", "query heads", false},                       \
+    {"kv-heads", 0, CLI_POS_INT, &(f)->kv_heads, "NKV", "6", "key/value heads (GQA)", false},      \
+    {"vocab", 0, CLI_POS_INT, &(f)->vocab, "V", "32000", "vocabulary size", false},                \
+    {"seq", 0, CLI_POS_INT, &(f)->seq, "T", "256", "maximum sequence length", false},              \
+    {"tied", 0, CLI_BOOL, &(f)->tied, "[yes|no]", "no", "LM head shares the token embedding",     \
+     false}
+/* Builds and validates a config (LM head) from the flags. */
+rlhf_status cli_model_config(const cli_model_flags *f, bool trainable, rlhf_model_config *c);
+/* Prints the config on one line to f. */
+void cli_print_config(FILE *f, const rlhf_model_config *c);
+
+/* ---- time and progress ------------------------------------------------------------------------- */
+
+double cli_now(void);       /* seconds, CLOCK_MONOTONIC */
+uint64_t cli_time_seed(void); /* a seed from the wall clock, never 0 */
+
+/* A progress line on stderr ("\r" updates, rate and ETA), shown only when stderr is a terminal or
+ * forced, never when quiet. Updates are throttled to 10 per second. */
+typedef struct cli_progress {
+    bool on;
+    const char *label, *unit;
+    int64_t total;
+    double t0, last;
+    int width; /* characters printed last time */
+} cli_progress;
+void cli_progress_start(cli_progress *p, const char *label, const char *unit, int64_t total,
+                        const cli_common *c);
+void cli_progress_update(cli_progress *p, int64_t done);
+void cli_progress_end(cli_progress *p); /* clears the line */
+/* Adapter for rlhf_sampler_run's progress callback (ctx is a cli_progress). */
+void cli_progress_cb(void *ctx, int64_t done, int64_t total);
+
+#endif /* RLHF_CLI_H */

@@ -1,0 +1,145 @@
+/* main.c: the `rlhf` program's entry point: the command table, top-level help and version.
+ *
+ * `rlhf <command> [options]`; commands may have two words (`rlhf model init`). Each command
+ * function parses its own options (cli_parse) and returns the exit status: 0 ok, 1 run-time
+ * failure, 2 usage error. Only main() hands a status back to the system. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"generate", "sample text from a llama2.c checkpoint (greedy or top-k/top-p)", cmd_generate},
+    {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
+    {"model info", "print a checkpoint's config, parameter count and tensor table", cmd_model_info},
+    {"bench train", "time training steps (forward, backward, AdamW) of a random model",
+     cmd_bench_train},
+    {"bench sample", "time batched sampling of K sequences through the KV cache",
+     cmd_bench_sample},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof *commands)
+
+static void print_usage(FILE *f) {
+    fprintf(f,
+            "usage: rlhf <command> [options]\n"
+            "\n"
+            "An RLHF toolkit around a Llama-2 transformer (the Llama 2-Chat recipe in C).\n"
+            "\n"
+            "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "  rlhf <command> --help    options of a command, with their defaults\n"
+            "  rlhf --version           version and backends\n"
+            "\n"
+            "exit status: 0 success, 1 run-time error, 2 usage error.\n");
+}
+
+static void print_version(void) {
+    printf("rlhf %s (backends: cpu", RLHF_VERSION);
+#ifdef RLHF_HAVE_CUDA
+    printf(", cuda");
+#endif
+    printf(")\n");
+}
+
+/* Finds the command named by argv[1] (and argv[2] for two-word commands); *words gets the number
+ * of words used. Returns NULL when none matches. */
+static const cli_command *find_command(int argc, char **argv, int *words) {
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const char *name = commands[i].name;
+        const char *sp = strchr(name, ' ');
+        if (!sp) {
+            if (strcmp(name, argv[1]) == 0) {
+                *words = 1;
+                return &commands[i];
+            }
+        } else if (argc > 2 && strlen(argv[1]) == (size_t)(sp - name) &&
+                   strncmp(name, argv[1], (size_t)(sp - name)) == 0 &&
+                   strcmp(sp + 1, argv[2]) == 0) {
+            *words = 2;
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* True when word is the first word of some two-word command (a command group like "model"). */
+static bool is_group(const char *word) {
+    for (int i = 0; i < N_COMMANDS; i++) {
+        const char *sp = strchr(commands[i].name, ' ');
+        if (sp && strlen(word) == (size_t)(sp - commands[i].name) &&
+            strncmp(commands[i].name, word, (size_t)(sp - commands[i].name)) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void print_group(FILE *f, const char *group) {
+    fprintf(f, "usage: rlhf %s <subcommand> [options]\n\nsubcommands:\n", group);
+    size_t gl = strlen(group);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strncmp(commands[i].name, group, gl) == 0 && commands[i].name[gl] == ' ')
+            fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  rlhf %s <subcommand> --help    options of a subcommand\n", group);
+}
+
+static int run_command(int argc, char **argv) {
+    int words = 0;
+    const cli_command *cmd = find_command(argc, argv, &words);
+    if (!cmd) {
+        if (is_group(argv[1])) {
+            bool help = argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0 ||
+                                     strcmp(argv[2], "help") == 0);
+            if (help) {
+                print_group(stdout, argv[1]);
+                return CLI_EXIT_OK;
+            }
+            if (argc > 2)
+                fprintf(stderr, "rlhf %s: unknown subcommand '%s'\n\n", argv[1], argv[2]);
+            else
+                fprintf(stderr, "rlhf %s: missing subcommand\n\n", argv[1]);
+            print_group(stderr, argv[1]);
+            return CLI_EXIT_USAGE;
+        }
+        fprintf(stderr, "rlhf: unknown command '%s'\n\n", argv[1]);
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    char **sub = argv + words; /* sub[0] becomes the command name */
+    sub[0] = (char *)cmd->name;
+    return cmd->fn(argc - words, sub);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    const char *a = argv[1];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(a, "help") == 0) {
+        if (argc == 2) {
+            print_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        /* `rlhf help <command>` = `rlhf <command> --help` */
+        char *hargv[4] = {argv[0], argv[2], argc > 3 ? argv[3] : "--help", "--help"};
+        int hargc = argc > 3 ? 4 : 3;
+        return run_command(hargc, hargv);
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "version") == 0) {
+        print_version();
+        return CLI_EXIT_OK;
+    }
+    if (a[0] == '-') {
+        fprintf(stderr, "rlhf: unknown option '%s' (options go after the command)\n\n", a);
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return run_command(argc, argv);
+}

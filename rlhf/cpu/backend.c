@@ -1,0 +1,145 @@
+/* backend.c: the CPU backend table, backend lookup by name, and the thread count.
+ *
+ * "Device" memory on the CPU is host memory: alloc is a 64-byte aligned, zero-filled rlhf_alloc,
+ * to_device/to_host/copy are memcpy, zero is memset and sync does nothing. The ops live in the
+ * other files of this directory (see cpu_impl.h). rlhf_backend_get also resolves "cuda"/"cuda:N"
+ * to the CUDA backend when the library was built with it (RLHF_HAVE_CUDA).
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+#ifdef RLHF_HAVE_CUDA
+rlhf_status rlhf_backend_cuda(int device, const rlhf_backend **out); /* cuda/backend.cu */
+#endif
+
+/* ---- memory ---- */
+
+static rlhf_status cpu_alloc(const rlhf_backend *be, void **p, size_t bytes) {
+    (void)be;
+    RLHF_TRY(rlhf_alloc(p, bytes));
+    memset(*p, 0, bytes);
+    return RLHF_OK;
+}
+
+static void cpu_free(const rlhf_backend *be, void *p) {
+    (void)be;
+    rlhf_free(p);
+}
+
+static rlhf_status cpu_memcpy(const rlhf_backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memcpy(dst, src, bytes);
+    return RLHF_OK;
+}
+
+static rlhf_status cpu_zero(const rlhf_backend *be, void *p, size_t bytes) {
+    (void)be;
+    if (bytes) memset(p, 0, bytes);
+    return RLHF_OK;
+}
+
+static rlhf_status cpu_sync(const rlhf_backend *be) {
+    (void)be;
+    return RLHF_OK;
+}
+
+rlhf_status cpu_scratch(float **out, int *nthreads, int64_t per) {
+    int nt = omp_get_max_threads();
+    if (nt < 1) nt = 1;
+    *nthreads = nt;
+    return rlhf_alloc((void **)out, (size_t)nt * (size_t)(per > 0 ? per : 1) * sizeof(float));
+}
+
+/* ---- the table ---- */
+
+static const rlhf_backend cpu_backend = {
+    .name = "cpu",
+    .device = -1,
+    .state = NULL,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .to_device = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .zero = cpu_zero,
+    .copy = cpu_memcpy,
+    .sync = cpu_sync,
+    .embed_fwd = cpu_embed_fwd,
+    .embed_bwd = cpu_embed_bwd,
+    .matmul_fwd = cpu_matmul_fwd,
+    .matmul_bwd = cpu_matmul_bwd,
+    .rmsnorm_fwd = cpu_rmsnorm_fwd,
+    .rmsnorm_bwd = cpu_rmsnorm_bwd,
+    .rope_fwd = cpu_rope_fwd,
+    .rope_bwd = cpu_rope_bwd,
+    .attention_fwd = cpu_attention_fwd,
+    .attention_bwd = cpu_attention_bwd,
+    .kv_store = cpu_kv_store,
+    .attention_decode = cpu_attention_decode,
+    .swiglu_fwd = cpu_swiglu_fwd,
+    .swiglu_bwd = cpu_swiglu_bwd,
+    .add = cpu_add,
+    .scale = cpu_scale,
+    .logprob_fwd = cpu_logprob_fwd,
+    .logprob_bwd = cpu_logprob_bwd,
+    .sumsq = cpu_sumsq,
+    .adamw = cpu_adamw,
+};
+
+const rlhf_backend *rlhf_backend_cpu(void) { return &cpu_backend; }
+
+/* ---- lookup ---- */
+
+/* "cuda" -> 0, "cuda:N" -> N; -1 when name is not of that form. */
+static int parse_cuda_name(const char *name) {
+    if (strncmp(name, "cuda", 4) != 0) return -1;
+    if (name[4] == '\0') return 0;
+    if (name[4] != ':' || name[5] == '\0') return -1;
+    long d = 0;
+    for (const char *s = name + 5; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        d = d * 10 + (*s - '0');
+        if (d > 1000000) return -1;
+    }
+    return (int)d;
+}
+
+rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
+    if (!out) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_get: out is NULL");
+    *out = NULL;
+    if (!name) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_get: name is NULL");
+    if (strcmp(name, "cpu") == 0) {
+        *out = &cpu_backend;
+        return RLHF_OK;
+    }
+    int dev = parse_cuda_name(name);
+    if (dev >= 0) {
+#ifdef RLHF_HAVE_CUDA
+        return rlhf_backend_cuda(dev, out);
+#else
+        return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "CUDA backend not built (asked for '%s')", name);
+#endif
+    }
+    return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "unknown backend '%s' (expected cpu, cuda or cuda:N)",
+                    name);
+}
+
+const char *rlhf_backend_name(const rlhf_backend *be) { return be && be->name ? be->name : "(none)"; }
+
+rlhf_status be_missing(const rlhf_backend *be, const char *op, const char *file, int line) {
+    return rlhf_error_set(RLHF_ERR_UNSUPPORTED, file, line, "op %s is not implemented on backend %s",
+                          op, rlhf_backend_name(be));
+}
+
+/* ---- threads ---- */
+
+void rlhf_set_threads(int n) {
+    if (n <= 0) return; /* leave the OpenMP default (OMP_NUM_THREADS or the core count) */
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int rlhf_get_threads(void) { return omp_get_max_threads(); }

@@ -1,0 +1,326 @@
+/* rlhf.h: the public interface of the core library.
+ *
+ * One Llama-2 transformer (the "trunk") serves the four roles of the Llama 2-Chat recipe: policy,
+ * frozen reference, reward model and value model. This header declares the trunk, its optimizer,
+ * the batched sampler, the llama2.c checkpoint and tokenizer formats, the training-state file, and
+ * the status codes every fallible function returns.
+ *
+ * Dimension letters used in every shape comment:
+ *   B batch, T time (sequence positions), C model dim, V vocab, L layers, NH query heads,
+ *   NKV key/value heads, HS head size (C / NH), FF feed-forward hidden dim, N rows (B*T or any
+ *   flattened count), P number of parameters.
+ *
+ * Conventions: functions return rlhf_status; on failure the thread-local rlhf_last_error() names
+ * the file and line that failed and why. Handles come from x_init/x_open and go back through
+ * x_free/x_close, which accept NULL. The caller owns what it gets back.
+ */
+#ifndef RLHF_H
+#define RLHF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ---------------------------------------------------------------------------------- */
+
+typedef enum rlhf_status {
+    RLHF_OK = 0,
+    RLHF_ERR_ARG,         /* invalid argument (caller error that is not a programmer bug) */
+    RLHF_ERR_IO,          /* open/read/write/seek failed */
+    RLHF_ERR_FORMAT,      /* malformed, truncated or inconsistent input file */
+    RLHF_ERR_NOMEM,       /* allocation failed */
+    RLHF_ERR_UNSUPPORTED, /* feature or op not available on this backend/build */
+    RLHF_ERR_CUDA,
+    RLHF_ERR_NCCL,
+    RLHF_ERR_SQLITE,
+} rlhf_status;
+
+const char *rlhf_status_name(rlhf_status s); /* "ok", "io error", ...; cannot fail */
+/* Last error text of this thread ("file.c:123: message"), "" when none. */
+const char *rlhf_last_error(void);
+/* Records an error for this thread and returns s. Used through RLHF_ERR. */
+rlhf_status rlhf_error_set(rlhf_status s, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void rlhf_error_clear(void);
+
+#define RLHF_ERR(s, ...) rlhf_error_set((s), __FILE__, __LINE__, __VA_ARGS__)
+#define RLHF_TRY(expr)                                                                             \
+    do {                                                                                           \
+        rlhf_status _rlhf_s = (expr);                                                              \
+        if (_rlhf_s != RLHF_OK) return _rlhf_s;                                                    \
+    } while (0)
+#define RLHF_TRY_GOTO(st, expr, label)                                                             \
+    do {                                                                                           \
+        (st) = (expr);                                                                             \
+        if ((st) != RLHF_OK) goto label;                                                           \
+    } while (0)
+/* Always-on assertion for programmer errors (never for bad input): prints and aborts. */
+#define RLHF_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) rlhf_assert_fail(#cond, __FILE__, __LINE__);                                  \
+    } while (0)
+_Noreturn void rlhf_assert_fail(const char *expr, const char *file, int line);
+
+/* Log level (the only mutable global): 0 quiet, 1 info (default), 2 debug. */
+void rlhf_log_set_level(int level);
+int rlhf_log_level(void);
+
+/* ---- memory helpers ---------------------------------------------------------------------------- */
+
+/* 64-byte aligned allocation; *out is NULL on failure (RLHF_ERR_NOMEM recorded). */
+rlhf_status rlhf_alloc(void **out, size_t bytes);
+void rlhf_free(void *p);
+
+/* ---- random numbers ---------------------------------------------------------------------------- */
+
+/* PCG32 (O'Neill): 64-bit state, 64-bit odd increment selecting the stream. */
+typedef struct rlhf_rng {
+    uint64_t state, inc;
+} rlhf_rng;
+void rlhf_rng_seed(rlhf_rng *r, uint64_t seed, uint64_t stream);
+uint32_t rlhf_rng_u32(rlhf_rng *r);
+float rlhf_rng_uniform(rlhf_rng *r); /* [0, 1), 24 random bits */
+float rlhf_rng_normal(rlhf_rng *r);  /* N(0, 1), Box-Muller */
+
+/* ---- backends ------------------------------------------------------------------------------------ */
+
+typedef struct rlhf_backend rlhf_backend; /* table of ops; see backend_impl.h */
+/* "cpu", "cuda", "cuda:N". Unknown or unavailable names return RLHF_ERR_UNSUPPORTED. */
+rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out);
+const char *rlhf_backend_name(const rlhf_backend *be);
+/* Threads used by CPU loops and BLAS (0 = OpenMP default). */
+void rlhf_set_threads(int n);
+int rlhf_get_threads(void);
+
+/* ---- model -------------------------------------------------------------------------------------- */
+
+typedef enum rlhf_head {
+    RLHF_HEAD_LM = 0, /* LM head: (B,T,V) logits */
+    RLHF_HEAD_SCALAR, /* scalar head: (B,T) values (reward / value models) */
+} rlhf_head;
+
+typedef struct rlhf_model_config {
+    int32_t dim, hidden_dim, n_layer, n_head, n_head_kv, vocab_size, seq_len;
+    float norm_eps;   /* 1e-5 */
+    float rope_theta; /* 10000 */
+    bool tied_head;   /* LM head shares the token embedding (ignored for the scalar head) */
+    rlhf_head head;
+    bool trainable;   /* false: no gradients, optimizer state or training activations */
+} rlhf_model_config;
+
+/* Llama-2 defaults for a given size; head LM, untied, trainable. */
+rlhf_model_config rlhf_config_default(void);
+/* Checks divisibility (C % NH, NH % NKV, HS even) and positivity. */
+rlhf_status rlhf_config_validate(const rlhf_model_config *c);
+
+/* Parameter table. The parameters live in ONE contiguous fp32 buffer in exactly this order
+ * (llama2.c's order, each kind stacked over layers):
+ *   tok_embeddings (V,C) | attn_norm (L,C) | wq (L,NH*HS,C) | wk (L,NKV*HS,C) | wv (L,NKV*HS,C) |
+ *   wo (L,C,NH*HS) | ffn_norm (L,C) | w1 (L,FF,C) | w2 (L,C,FF) | w3 (L,FF,C) | norm (C) |
+ *   head: lm_head (V,C) when LM and untied; score (1,C) when scalar; nothing when tied.
+ * Matrices are row-major (out_features, in_features), as torch.nn.Linear stores them. Q/K use the
+ * interleaved RoPE pairing of Meta's and llama2.c's checkpoints (pairs (2i, 2i+1) of a head). */
+typedef enum rlhf_param_id {
+    RLHF_P_TOK_EMB = 0,
+    RLHF_P_ATTN_NORM,
+    RLHF_P_WQ,
+    RLHF_P_WK,
+    RLHF_P_WV,
+    RLHF_P_WO,
+    RLHF_P_FFN_NORM,
+    RLHF_P_W1,
+    RLHF_P_W2,
+    RLHF_P_W3,
+    RLHF_P_NORM,
+    RLHF_P_HEAD,
+    RLHF_P_COUNT
+} rlhf_param_id;
+
+typedef struct rlhf_param_info {
+    const char *name;    /* Hugging Face name; per-layer ones contain "%d" for the layer */
+    int32_t per_layer;   /* 1: stacked over L layers */
+    int64_t rows, cols;  /* shape of one layer's tensor (cols 1 for vectors) */
+    int64_t offset;      /* in floats, from the start of the parameter buffer */
+    int64_t numel;       /* total floats over all layers; 0 when absent (tied head) */
+    bool decay;          /* AdamW weight decay applies (not to norm gains) */
+} rlhf_param_info;
+
+/* Fills the table for a config; returns the total parameter count P. Cannot fail. */
+int64_t rlhf_param_table(const rlhf_model_config *c, rlhf_param_info table[RLHF_P_COUNT]);
+
+typedef struct rlhf_model rlhf_model;
+
+/* Creates a model with max batch B and max positions T (T <= seq_len) for training/forward.
+ * Parameters are zero; call rlhf_model_init_random or rlhf_model_set_params. */
+rlhf_status rlhf_model_init(rlhf_model **out, const rlhf_model_config *c, const rlhf_backend *be,
+                            int32_t max_B, int32_t max_T);
+void rlhf_model_free(rlhf_model *m);
+const rlhf_model_config *rlhf_model_get_config(const rlhf_model *m);
+int64_t rlhf_model_num_params(const rlhf_model *m);
+/* Bytes held on the backend: params, grads, optimizer state, activations. */
+void rlhf_model_memory(const rlhf_model *m, size_t *params, size_t *grads, size_t *optim,
+                       size_t *acts);
+
+/* N(0, 0.02) for matrices, output projections (wo, w2) scaled by 1/sqrt(2L), norms = 1. */
+rlhf_status rlhf_model_init_random(rlhf_model *m, uint64_t seed);
+/* Copy all P parameters in/out (host fp32 buffer in table order). */
+rlhf_status rlhf_model_set_params(rlhf_model *m, const float *host_params);
+rlhf_status rlhf_model_get_params(const rlhf_model *m, float *host_params);
+rlhf_status rlhf_model_get_grads(const rlhf_model *m, float *host_grads);
+
+/* Forward pass over tokens (B,T) (host ids), B <= max_B, T <= max_T. Saves what backward needs
+ * when the model is trainable. LM head: logits (B,T,V); scalar head: values (B,T). */
+rlhf_status rlhf_model_forward(rlhf_model *m, const int32_t *tokens, int32_t B, int32_t T);
+/* After an LM forward: log p(targets[b,t] | tokens[b,<=t]) into logp (B,T) host. Targets < 0 give 0. */
+rlhf_status rlhf_model_logprobs(rlhf_model *m, const int32_t *targets, float *logp);
+/* After an LM forward: copy logits (B,T,V) to host. */
+rlhf_status rlhf_model_get_logits(const rlhf_model *m, float *logits);
+/* After a scalar forward: values (B,T) to host. */
+rlhf_status rlhf_model_values(const rlhf_model *m, float *values);
+
+/* Backward from d(objective)/d(logp) (B,T) host (LM head), given the same targets. Accumulates
+ * into the parameter gradients (call rlhf_model_zero_grad between optimizer steps). Overwrites the
+ * logits buffer. */
+rlhf_status rlhf_model_backward_logprobs(rlhf_model *m, const int32_t *targets, const float *dlogp);
+/* Backward from d(objective)/d(values) (B,T) host (scalar head). Accumulates into gradients. */
+rlhf_status rlhf_model_backward_values(rlhf_model *m, const float *dvalues);
+
+/* Masked cross-entropy, the SFT loss: mean over positions with mask != 0 of -mask*logp(target),
+ * normalized by sum(mask). mask NULL = all ones; mask entries are weights (0 or 1 usually).
+ * forward + loss (+ backward when dloss_scale != 0: gradient of dloss_scale * loss, so
+ * micro-batches can be scaled by 1/n_micro for accumulation). *loss may be NULL. */
+rlhf_status rlhf_model_lm_step(rlhf_model *m, const int32_t *tokens, const int32_t *targets,
+                               const float *mask, int32_t B, int32_t T, float dloss_scale,
+                               float *loss);
+rlhf_status rlhf_model_zero_grad(rlhf_model *m);
+
+/* ---- optimizer ------------------------------------------------------------------------------------ */
+
+typedef struct rlhf_adamw_config {
+    float beta1, beta2, eps, weight_decay, clip_norm; /* 0.9, 0.95, 1e-5, 0.1, 1.0 (<=0: no clip) */
+} rlhf_adamw_config;
+rlhf_adamw_config rlhf_adamw_default(void);
+
+typedef struct rlhf_schedule {
+    float peak_lr;
+    int64_t warmup_steps, total_steps;
+    float final_frac; /* cosine decays to final_frac * peak_lr (0.1 in Llama 2) */
+} rlhf_schedule;
+/* Linear warm-up from peak/warmup to peak over warmup_steps, then cosine to final_frac*peak at
+ * total_steps, constant after. step counts from 0. Cannot fail. */
+float rlhf_schedule_lr(const rlhf_schedule *s, int64_t step);
+
+/* One AdamW update of all parameters with learning rate lr: clips the global gradient norm to
+ * clip_norm first; increments the model's step counter. *grad_norm (pre-clip) may be NULL.
+ * Allocates the moments on first use. */
+rlhf_status rlhf_model_adamw_step(rlhf_model *m, const rlhf_adamw_config *oc, float lr,
+                                  float *grad_norm);
+int64_t rlhf_model_step(const rlhf_model *m); /* optimizer steps taken */
+
+/* ---- training state ------------------------------------------------------------------------------- */
+
+/* Everything needed to resume bit-exactly: config, parameters, Adam moments, step, schedule,
+ * optimizer config, a caller RNG state, and an opaque user blob (e.g. data position). Written to
+ * PATH.tmp then renamed; guarded by size and CRC32 checks on load. */
+typedef struct rlhf_train_extra {
+    rlhf_schedule schedule;
+    rlhf_adamw_config adamw;
+    rlhf_rng rng;
+    int64_t data_pos;
+} rlhf_train_extra;
+rlhf_status rlhf_train_state_save(const rlhf_model *m, const rlhf_train_extra *x, const char *path);
+/* Loads into an existing model of the same config (checked). */
+rlhf_status rlhf_train_state_load(rlhf_model *m, rlhf_train_extra *x, const char *path);
+/* Reads only the config from a state file. */
+rlhf_status rlhf_train_state_peek(const char *path, rlhf_model_config *c);
+
+/* ---- llama2.c checkpoints ------------------------------------------------------------------------- */
+
+/* Reads a llama2.c checkpoint: the legacy v0 header (7 int32: dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size (negative = untied classifier), seq_len) or the v1 header (magic "ak42",
+ * version 1, the same 7 ints, uint8 shared_classifier, padded to 256 bytes), fp32 weights. Fills
+ * *c (head LM) and a newly allocated host buffer of P floats in table order (free with rlhf_free).
+ * Truncated, oversized or inconsistent files are RLHF_ERR_FORMAT naming the file. */
+rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **params);
+/* Writes version 0 (legacy) or 1 ("ak42"). Written to PATH.tmp then renamed. */
+rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, const float *params,
+                               int version);
+/* Convenience: read a .bin and create a model on backend be (max batch/positions as given;
+ * max_T 0 = seq_len). */
+rlhf_status rlhf_model_load_llama2c(rlhf_model **out, const char *path, const rlhf_backend *be,
+                                    bool trainable, int32_t max_B, int32_t max_T);
+
+/* ---- tokenizer --------------------------------------------------------------------------------------- */
+
+typedef struct rlhf_tokenizer rlhf_tokenizer;
+/* llama2.c tokenizer.bin: int32 max_token_length, then per token: float score, int32 len, bytes.
+ * vocab_size 0 = read to end of file. BOS 1, EOS 2, UNK 0 (the file carries no ids). */
+rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int32_t vocab_size);
+void rlhf_tokenizer_free(rlhf_tokenizer *t);
+int32_t rlhf_tokenizer_vocab_size(const rlhf_tokenizer *t);
+int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t);
+int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t);
+/* Encodes UTF-8 text: dummy-prefix space (for non-empty text), codepoints looked up as pieces,
+ * unknown ones as <0xXX> byte pieces, then merges of the best-scoring pair until none applies.
+ * Writes up to cap ids; *n gets the count (RLHF_ERR_ARG if cap is too small). */
+rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, bool bos, bool eos,
+                                  int32_t *ids, int32_t cap, int32_t *n);
+/* The bytes of one piece as it appears in text, given the previous id (a piece following BOS
+ * drops its leading space; <0xXX> becomes the raw byte). *len gets the byte count. */
+const char *rlhf_tokenizer_piece(const rlhf_tokenizer *t, int32_t prev, int32_t id, size_t *len);
+/* Decodes ids into a newly allocated NUL-terminated string (free with free()). */
+rlhf_status rlhf_tokenizer_decode(const rlhf_tokenizer *t, const int32_t *ids, int32_t n,
+                                  char **text);
+
+/* ---- batched sampling ---------------------------------------------------------------------------- */
+
+typedef struct rlhf_sample_config {
+    float temperature; /* 0 = greedy */
+    int32_t top_k;     /* 0 = off */
+    float top_p;       /* 1 = off */
+    int32_t max_new;   /* tokens to generate per sequence at most */
+    int32_t eos_id;    /* stop token (included in the output); < 0: never stop early */
+} rlhf_sample_config;
+
+typedef enum rlhf_finish { RLHF_FINISH_EOS = 0, RLHF_FINISH_LENGTH } rlhf_finish;
+
+/* One sequence of a batched sampling call. Output arrays are allocated by the caller. */
+typedef struct rlhf_sample_seq {
+    const int32_t *prompt; /* (n_prompt) ids, at least 1 (BOS) */
+    int32_t n_prompt;
+    uint64_t seed;      /* this sequence's RNG stream: its tokens do not depend on the batch */
+    int32_t *out;       /* (max_new) generated ids */
+    float *logp;        /* (max_new) log-prob of each generated token, may be NULL */
+    int32_t n_out;      /* set: number generated */
+    rlhf_finish finish; /* set */
+} rlhf_sample_seq;
+
+typedef struct rlhf_sampler rlhf_sampler;
+/* An inference engine for model m holding a KV cache for max_seqs sequences of up to
+ * seq_len positions. The model may be trainable or not; its training buffers are not used. */
+rlhf_status rlhf_sampler_init(rlhf_sampler **out, rlhf_model *m, int32_t max_seqs);
+void rlhf_sampler_free(rlhf_sampler *s);
+/* Samples n sequences (n may exceed max_seqs: they run in waves; a finished sequence's slot is
+ * refilled at once). Prompt + max_new is truncated at seq_len (finish LENGTH). The log-prob
+ * returned is under softmax(logits / temperature) (temperature 1 when greedy), before top-k/top-p.
+ * progress, if not NULL, is called after each decode step with tokens generated so far. */
+typedef void (*rlhf_progress_fn)(void *ctx, int64_t done, int64_t total);
+rlhf_status rlhf_sampler_run(rlhf_sampler *s, const rlhf_sample_config *sc, rlhf_sample_seq *seqs,
+                             int32_t n, rlhf_progress_fn progress, void *ctx);
+
+/* Low level: forward of n token rows through the KV cache. Row i is token tokens[i] of sequence
+ * slot slots[i] at position pos[i]; all rows' keys/values are written before any attends, so a
+ * chunk of consecutive prompt tokens of one slot may be fed at once. Rows with want_logits[i]
+ * get their logits (or value) into out (n_want, V) in row order (host). */
+rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *tokens,
+                                 const int32_t *slots, const int32_t *pos,
+                                 const uint8_t *want_logits, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLHF_H */
