@@ -8,7 +8,10 @@
  *
  * Accumulation rules (so gradient accumulation and residual streams need no extra copies):
  *   - parameter gradients (dw, dwte, ...) are always ACCUMULATED (+=);
- *   - input gradients follow each op's comment: "overwrite", "accumulate", or a beta argument.
+ *   - input gradients follow each op's comment: "overwrite", "accumulate", or a beta argument;
+ *   - beta 0 ignores the old contents (as BLAS does: stale NaN/Inf never leak through).
+ * In place: rmsnorm_fwd (out == inp), logprob_bwd (dlogits == logits) and the elementwise ops
+ * with out == an input are allowed; nothing else may alias.
  */
 #ifndef RLHF_BACKEND_IMPL_H
 #define RLHF_BACKEND_IMPL_H

@@ -36,28 +36,29 @@
 
 #include "rlhf.h"
 
-#define L2C_MAGIC 0x616b3432u /* "ak42" as export.py writes it: struct.pack('I', 0x616b3432) */
-#define L2C_V0_HEADER 28      /* 7 int32 */
+#define L2C_MAGIC     0x616b3432u /* "ak42" as export.py writes it: struct.pack('I', 0x616b3432) */
+#define L2C_V0_HEADER 28          /* 7 int32 */
 #define L2C_V1_HEADER 256
 
 /* Upper bounds on header fields: far beyond any Llama-2 size, small enough that every size
  * computed below fits in int64 (V*C <= 2^40, L*FF*C <= 2^48, seq_len*HS <= 2^40). */
-#define L2C_MAX_DIM (1 << 16)
+#define L2C_MAX_DIM    (1 << 16)
 #define L2C_MAX_HIDDEN (1 << 20)
 #define L2C_MAX_LAYERS (1 << 12)
-#define L2C_MAX_VOCAB (1 << 24)
-#define L2C_MAX_SEQ (1 << 24)
+#define L2C_MAX_VOCAB  (1 << 24)
+#define L2C_MAX_SEQ    (1 << 24)
 
 /* A file section: a parameter table entry, or the v0 RoPE tables (cos then sin). */
 #define L2C_SEC_FREQ (-1)
 
 static const int v0_sections[] = {
-    RLHF_P_TOK_EMB, RLHF_P_ATTN_NORM, RLHF_P_WQ, RLHF_P_WK, RLHF_P_WV, RLHF_P_WO,
-    RLHF_P_FFN_NORM, RLHF_P_W1, RLHF_P_W2, RLHF_P_W3, RLHF_P_NORM, L2C_SEC_FREQ, RLHF_P_HEAD,
+    RLHF_P_TOK_EMB, RLHF_P_ATTN_NORM, RLHF_P_WQ,   RLHF_P_WK, RLHF_P_WV,
+    RLHF_P_WO,      RLHF_P_FFN_NORM,  RLHF_P_W1,   RLHF_P_W2, RLHF_P_W3,
+    RLHF_P_NORM,    L2C_SEC_FREQ,     RLHF_P_HEAD,
 };
 static const int v1_sections[] = {
     RLHF_P_ATTN_NORM, RLHF_P_FFN_NORM, RLHF_P_NORM, RLHF_P_TOK_EMB, RLHF_P_WQ, RLHF_P_WK,
-    RLHF_P_WV, RLHF_P_WO, RLHF_P_W1, RLHF_P_W2, RLHF_P_W3, RLHF_P_HEAD,
+    RLHF_P_WV,        RLHF_P_WO,       RLHF_P_W1,   RLHF_P_W2,      RLHF_P_W3, RLHF_P_HEAD,
 };
 #define L2C_NSEC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -85,8 +86,8 @@ static rlhf_status check_dims(rlhf_status s, const char *what, int32_t dim, int3
     static const char *names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
                                    "n_kv_heads", "vocab_size", "seq_len"};
     const int32_t v[7] = {dim, hidden, layers, heads, kv_heads, vocab, seq};
-    const int32_t max[7] = {L2C_MAX_DIM,  L2C_MAX_HIDDEN, L2C_MAX_LAYERS, L2C_MAX_DIM,
-                            L2C_MAX_DIM,  L2C_MAX_VOCAB,  L2C_MAX_SEQ};
+    const int32_t max[7] = {L2C_MAX_DIM, L2C_MAX_HIDDEN, L2C_MAX_LAYERS, L2C_MAX_DIM,
+                            L2C_MAX_DIM, L2C_MAX_VOCAB,  L2C_MAX_SEQ};
     for (int i = 0; i < 7; i++) {
         if (v[i] <= 0) return RLHF_ERR(s, "%s: %s %d must be positive", what, names[i], v[i]);
         if (v[i] > max[i])
@@ -115,7 +116,8 @@ static int64_t expected_bytes(int version, const rlhf_model_config *c,
     const int *secs = version == 0 ? v0_sections : v1_sections;
     const int nsec = version == 0 ? L2C_NSEC(v0_sections) : L2C_NSEC(v1_sections);
     int64_t floats = 0;
-    for (int i = 0; i < nsec; i++) floats += section_numel(secs[i], c, t);
+    for (int i = 0; i < nsec; i++)
+        floats += section_numel(secs[i], c, t);
     return (version == 0 ? L2C_V0_HEADER : L2C_V1_HEADER) + 4 * floats;
 }
 
@@ -147,8 +149,10 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
     if (!path || !c || !params)
         return RLHF_ERR(RLHF_ERR_ARG, "llama2c_read: path, config and params must not be NULL");
     if (!host_little_endian())
-        return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "%s: llama2.c files are little-endian; this host "
-                                              "is not", path);
+        return RLHF_ERR(RLHF_ERR_UNSUPPORTED,
+                        "%s: llama2.c files are little-endian; this host "
+                        "is not",
+                        path);
 
     rlhf_status st = RLHF_OK;
     float *buf = NULL;
@@ -193,7 +197,8 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
                           path, ver, ver == 2 ? " (version 2 is int8-quantized)" : "");
             goto done;
         }
-        for (int i = 0; i < 7; i++) h[i] = get_i32(hdr + 8 + 4 * i);
+        for (int i = 0; i < 7; i++)
+            h[i] = get_i32(hdr + 8 + 4 * i);
         if (h[5] <= 0) {
             st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: vocab_size %d must be positive in a v1 header",
                           path, h[5]);
@@ -207,7 +212,8 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
         }
         shared = flag == 1;
     } else {
-        for (int i = 0; i < 7; i++) h[i] = get_i32(hdr + 4 * i);
+        for (int i = 0; i < 7; i++)
+            h[i] = get_i32(hdr + 4 * i);
         if (h[5] == INT32_MIN) {
             st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: vocab_size %d is out of range", path, h[5]);
             goto done;
@@ -312,8 +318,10 @@ rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, con
     if (c->head != RLHF_HEAD_LM)
         return RLHF_ERR(RLHF_ERR_ARG, "%s: llama2.c checkpoints hold LM-head models only", path);
     if (!host_little_endian())
-        return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "%s: llama2.c files are little-endian; this host "
-                                              "is not", path);
+        return RLHF_ERR(RLHF_ERR_UNSUPPORTED,
+                        "%s: llama2.c files are little-endian; this host "
+                        "is not",
+                        path);
     RLHF_TRY(check_dims(RLHF_ERR_ARG, path, c->dim, c->hidden_dim, c->n_layer, c->n_head,
                         c->n_head_kv, c->vocab_size, c->seq_len));
     if (c->norm_eps != 1e-5f || c->rope_theta != 10000.0f)
@@ -330,14 +338,16 @@ rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, con
                           c->n_head_kv, c->vocab_size, c->seq_len};
     size_t hbytes;
     if (version == 0) {
-        for (int i = 0; i < 7; i++) put_i32(hdr + 4 * i, h[i]);
+        for (int i = 0; i < 7; i++)
+            put_i32(hdr + 4 * i, h[i]);
         if (!c->tied_head) put_i32(hdr + 20, -c->vocab_size); /* negative: untied classifier */
         hbytes = L2C_V0_HEADER;
     } else {
         const uint32_t magic = L2C_MAGIC;
         memcpy(hdr, &magic, 4);
         put_i32(hdr + 4, 1);
-        for (int i = 0; i < 7; i++) put_i32(hdr + 8 + 4 * i, h[i]);
+        for (int i = 0; i < 7; i++)
+            put_i32(hdr + 8 + 4 * i, h[i]);
         hdr[36] = c->tied_head ? 1 : 0;
         hbytes = L2C_V1_HEADER;
     }

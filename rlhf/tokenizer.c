@@ -28,8 +28,10 @@
  * Decoding (rlhf_tokenizer_piece): as llama2.c's decode(): a piece following BOS drops one
  * leading space (SentencePiece removes the dummy prefix this way), then "<0xXX>" becomes the raw
  * byte. BOS and EOS are control tokens and decode to "" (SentencePiece does the same; llama2.c
- * would print "\n<s>\n"). So decode(encode(s, bos=true)) == s for every s, while
- * decode(encode(s, bos=false)) == " " + s for non-empty s: the dummy prefix stays. */
+ * would print "\n<s>\n"). So decode(encode(s, bos=true)) == s, while
+ * decode(encode(s, bos=false)) == " " + s for non-empty s: the dummy prefix stays. (The one
+ * exception would be literal text such as "<0x41>" that merges into a byte piece; neither the
+ * Llama 2 nor the aidreams vocabulary does that for any of the 512 spellings.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +40,12 @@
 
 #include "rlhf.h"
 
-#define TOK_UNK 0
-#define TOK_BOS 1
-#define TOK_EOS 2
-#define TOK_BYTE0 3              /* id of "<0x00>" */
-#define TOK_MIN_SCORE (-1e10f)   /* llama2.c's initial best score: merges must beat it */
-#define TOK_MAX_TEXT (1 << 29)   /* bytes; keeps every count below in int32 */
+#define TOK_UNK       0
+#define TOK_BOS       1
+#define TOK_EOS       2
+#define TOK_BYTE0     3         /* id of "<0x00>" */
+#define TOK_MIN_SCORE (-1e10f)  /* llama2.c's initial best score: merges must beat it */
+#define TOK_MAX_TEXT  (1 << 29) /* bytes; keeps every count below in int32 */
 
 struct rlhf_tokenizer {
     int32_t vocab_size;
@@ -87,8 +89,14 @@ void rlhf_tokenizer_free(rlhf_tokenizer *t) {
 }
 
 int32_t rlhf_tokenizer_vocab_size(const rlhf_tokenizer *t) { return t->vocab_size; }
-int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t) { (void)t; return TOK_BOS; }
-int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t) { (void)t; return TOK_EOS; }
+int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t) {
+    (void)t;
+    return TOK_BOS;
+}
+int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t) {
+    (void)t;
+    return TOK_EOS;
+}
 
 /* Reads the whole file at path into a malloc'ed buffer. */
 static rlhf_status read_file(const char *path, unsigned char **data, int64_t *size) {
@@ -163,14 +171,14 @@ rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int3
         int32_t len;
         memcpy(&len, data + off + 4, 4);
         if (len < 0) {
-            st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: token %d: bad length %d at byte %lld", path, n,
-                          len, (long long)(off + 4));
+            st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: token %d: bad length %d at byte %lld", path, n, len,
+                          (long long)(off + 4));
             goto fail;
         }
         if (len > size - off - 8) {
             st = RLHF_ERR(RLHF_ERR_FORMAT,
-                          "%s: token %d: truncated entry: length %d but %lld bytes remain", path,
-                          n, len, (long long)(size - off - 8));
+                          "%s: token %d: truncated entry: length %d but %lld bytes remain", path, n,
+                          len, (long long)(size - off - 8));
             goto fail;
         }
         off += 8 + len;
@@ -201,7 +209,8 @@ rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int3
     t->max_token_length = mtl;
     t->max_len = max_len;
     uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)n) cap <<= 1;
+    while (cap < 2u * (uint32_t)n)
+        cap <<= 1;
     t->cap_mask = cap - 1;
     t->blob = malloc((size_t)bytes);
     t->off = malloc((size_t)n * sizeof *t->off);
@@ -227,7 +236,8 @@ rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int3
         const char *s = t->blob + t->off[i];
         if (tok_lookup(t, s, (size_t)t->len[i]) >= 0) continue; /* duplicate: keep lowest id */
         uint32_t h = (uint32_t)hash_bytes(s, (size_t)t->len[i]) & t->cap_mask;
-        while (t->slots[h] >= 0) h = (h + 1) & t->cap_mask;
+        while (t->slots[h] >= 0)
+            h = (h + 1) & t->cap_mask;
         t->slots[h] = i;
     }
     free(data);
@@ -244,11 +254,11 @@ fail:
 /* ---- encoding ------------------------------------------------------------------------------ */
 
 typedef struct merge_cand {
-    float score;       /* score of the merged piece */
-    int32_t left;      /* node of the left token; the right one is its successor */
+    float score;  /* score of the merged piece */
+    int32_t left; /* node of the left token; the right one is its successor */
     int32_t right;
     uint32_t lver, rver; /* node versions when pushed: stale if either changed */
-    int32_t id;        /* merged piece */
+    int32_t id;          /* merged piece */
 } merge_cand;
 
 /* a goes before b: higher score, then leftmost. */
@@ -335,8 +345,8 @@ rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, boo
     e.buf = malloc(2 * (size_t)t->max_len + 1);
     rlhf_status st = RLHF_OK;
     if (!e.id || !e.next || !e.prev || !e.ver || !e.heap || !e.buf) {
-        st = RLHF_ERR(RLHF_ERR_NOMEM, "tokenizer_encode: out of memory for %zu bytes of text",
-                      tlen);
+        st =
+            RLHF_ERR(RLHF_ERR_NOMEM, "tokenizer_encode: out of memory for %zu bytes of text", tlen);
         goto done;
     }
 
@@ -348,12 +358,14 @@ rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, boo
     }
     for (size_t i = 0; i < tlen;) {
         size_t j = i + 1;
-        while (j < tlen && j - i < 4 && ((unsigned char)text[j] & 0xC0) == 0x80) j++;
+        while (j < tlen && j - i < 4 && ((unsigned char)text[j] & 0xC0) == 0x80)
+            j++;
         const int32_t id = tok_lookup(t, text + i, j - i);
         if (id >= 0) {
             e.id[m++] = id;
         } else {
-            for (size_t k = i; k < j; k++) e.id[m++] = byte_id(t, (unsigned char)text[k]);
+            for (size_t k = i; k < j; k++)
+                e.id[m++] = byte_id(t, (unsigned char)text[k]);
         }
         i = j;
     }
@@ -363,7 +375,8 @@ rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, boo
     }
 
     /* 3: greedy merges, best score first, leftmost on ties. */
-    for (int32_t i = 0; i + 1 < m; i++) push_pair(&e, i);
+    for (int32_t i = 0; i + 1 < m; i++)
+        push_pair(&e, i);
     int32_t count = m;
     while (e.nheap > 0) {
         const merge_cand c = heap_pop(e.heap, &e.nheap);
@@ -387,7 +400,8 @@ rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, boo
     }
     int32_t k = 0;
     if (bos) ids[k++] = TOK_BOS;
-    for (int32_t i = m > 0 ? 0 : -1; i >= 0; i = e.next[i]) ids[k++] = e.id[i];
+    for (int32_t i = m > 0 ? 0 : -1; i >= 0; i = e.next[i])
+        ids[k++] = e.id[i];
     if (eos) ids[k++] = TOK_EOS;
 done:
     free(e.id);

@@ -121,9 +121,10 @@ static unsigned char *build_expected(const rlhf_model_config *c, const float *pa
         b[36] = c->tied_head ? 1 : 0;
         k = 256;
     }
-    static const int v0[] = {RLHF_P_TOK_EMB,  RLHF_P_ATTN_NORM, RLHF_P_WQ, RLHF_P_WK,
-                             RLHF_P_WV,       RLHF_P_WO,        RLHF_P_FFN_NORM, RLHF_P_W1,
-                             RLHF_P_W2,       RLHF_P_W3,        RLHF_P_NORM, -1, RLHF_P_HEAD};
+    static const int v0[] = {RLHF_P_TOK_EMB, RLHF_P_ATTN_NORM, RLHF_P_WQ,       RLHF_P_WK,
+                             RLHF_P_WV,      RLHF_P_WO,        RLHF_P_FFN_NORM, RLHF_P_W1,
+                             RLHF_P_W2,      RLHF_P_W3,        RLHF_P_NORM,     -1,
+                             RLHF_P_HEAD};
     static const int v1[] = {RLHF_P_ATTN_NORM, RLHF_P_FFN_NORM, RLHF_P_NORM, RLHF_P_TOK_EMB,
                              RLHF_P_WQ,        RLHF_P_WK,       RLHF_P_WV,   RLHF_P_WO,
                              RLHF_P_W1,        RLHF_P_W2,       RLHF_P_W3,   RLHF_P_HEAD};
@@ -153,7 +154,9 @@ static void check_freqs(const unsigned char *file, size_t off, const rlhf_model_
         for (int p = 0; p < c->seq_len; p++)
             for (int i = 0; i < half; i++) {
                 float v;
-                memcpy(&v, file + off + 4 * ((size_t)part * c->seq_len * half + (size_t)p * half + i), 4);
+                memcpy(&v,
+                       file + off + 4 * ((size_t)part * c->seq_len * half + (size_t)p * half + i),
+                       4);
                 const double ang = p * pow(10000.0, -2.0 * i / hs);
                 const double want = part == 0 ? cos(ang) : sin(ang);
                 const double d = fabs(v - want);
@@ -171,7 +174,8 @@ static void fill_random_bits(float *p, int64_t n, uint64_t seed) {
     }
 }
 
-/* ---- L1 ---------------------------------------------------------------------------------------- */
+/* ---- L1 ----------------------------------------------------------------------------------------
+ */
 
 static void test_round_trip(const rlhf_model_config *c, const char *tag) {
     rlhf_param_info t[RLHF_P_COUNT];
@@ -193,8 +197,8 @@ static void test_round_trip(const rlhf_model_config *c, const char *tag) {
                 check_freqs(file, foff, c, tag);
                 memset(file + foff, 0, fb);
             }
-            CHECKF(memcmp(file, want, n) == 0, "%s v%d: bytes differ from export.py's layout",
-                   tag, version);
+            CHECKF(memcmp(file, want, n) == 0, "%s v%d: bytes differ from export.py's layout", tag,
+                   version);
         }
         free(file);
         free(want);
@@ -219,7 +223,8 @@ static void test_round_trip(const rlhf_model_config *c, const char *tag) {
     free(params);
 }
 
-/* ---- L2 ---------------------------------------------------------------------------------------- */
+/* ---- L2 ----------------------------------------------------------------------------------------
+ */
 
 static void expect_format(const char *path, const char *what, const char *needle) {
     rlhf_model_config c;
@@ -244,7 +249,8 @@ static void test_malformed(void) {
     rlhf_param_info t[RLHF_P_COUNT];
     const int64_t P = rlhf_param_table(&c, t);
     float *params = malloc((size_t)P * sizeof(float));
-    for (int64_t i = 0; i < P; i++) params[i] = (float)i * 0.25f;
+    for (int64_t i = 0; i < P; i++)
+        params[i] = (float)i * 0.25f;
     char good[512], bad[512];
     snprintf(bad, sizeof bad, "%s/bad_model.bin", tmpdir);
     static const char *fields[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
@@ -262,8 +268,16 @@ static void test_malformed(void) {
         char what[128], needle[160];
 
         /* truncations: in the header, mid-weights, one byte short */
-        const size_t cuts[] = {0, 3, version == 0 ? 27 : 4, version == 0 ? 20 : 100, hdr - 1,
-                               hdr, hdr + 1, n / 2, n - 4, n - 1};
+        const size_t cuts[] = {0,
+                               3,
+                               version == 0 ? 27 : 4,
+                               version == 0 ? 20 : 100,
+                               hdr - 1,
+                               hdr,
+                               hdr + 1,
+                               n / 2,
+                               n - 4,
+                               n - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             write_bytes(bad, g, cuts[i]);
             snprintf(what, sizeof what, "v%d cut at %zu of %zu", version, cuts[i], n);
@@ -394,7 +408,8 @@ static void test_malformed(void) {
     free(params);
 }
 
-/* ---- L3 ---------------------------------------------------------------------------------------- */
+/* ---- L3 ----------------------------------------------------------------------------------------
+ */
 
 typedef struct known {
     const char *file;
@@ -413,10 +428,10 @@ static void test_real(const known *k, const char *path) {
            c.hidden_dim, c.n_layer, c.n_head, c.n_head_kv, c.vocab_size, c.seq_len, c.tied_head);
     rlhf_param_info t[RLHF_P_COUNT];
     const int64_t P = rlhf_param_table(&c, t);
-    CHECKF(P == k->P, "%s: %lld parameters, expected %lld", k->file, (long long)P,
-           (long long)k->P);
+    CHECKF(P == k->P, "%s: %lld parameters, expected %lld", k->file, (long long)P, (long long)k->P);
     int64_t nonfinite = 0;
-    for (int64_t i = 0; i < P; i++) nonfinite += !isfinite(params[i]);
+    for (int64_t i = 0; i < P; i++)
+        nonfinite += !isfinite(params[i]);
     CHECK(nonfinite == 0);
 
     /* the original file: the RoPE tables sit right after the final norm */
@@ -488,8 +503,7 @@ static void test_real(const known *k, const char *path) {
     m = (rlhf_model *)&m;
     CHECK(rlhf_model_load_llama2c(&m, path, be, false, 1, k->seq + 1) != RLHF_OK && m == NULL);
     m = (rlhf_model *)&m;
-    CHECK(rlhf_model_load_llama2c(&m, "/nonexistent/model.bin", be, false, 1, 0) ==
-              RLHF_ERR_IO &&
+    CHECK(rlhf_model_load_llama2c(&m, "/nonexistent/model.bin", be, false, 1, 0) == RLHF_ERR_IO &&
           m == NULL);
     rlhf_free(params);
 }

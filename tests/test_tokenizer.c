@@ -21,7 +21,8 @@
 #include "rlhf.h"
 #include "test.h"
 
-/* ---- helpers ----------------------------------------------------------------------------------- */
+/* ---- helpers -----------------------------------------------------------------------------------
+ */
 
 static char tmpdir[256];
 static int missing_shared = 0;
@@ -73,9 +74,14 @@ static const char *show(const char *s) {
     size_t k = 0;
     for (size_t i = 0; s[i] && k < 300; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f) buf[k++] = (char)c;
-        else k += (size_t)snprintf(buf + k, sizeof buf - k, "\\x%02X", c);
-        if (i == 60) { k += (size_t)snprintf(buf + k, sizeof buf - k, "..."); break; }
+        if (c >= 0x20 && c < 0x7f)
+            buf[k++] = (char)c;
+        else
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "\\x%02X", c);
+        if (i == 60) {
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "...");
+            break;
+        }
     }
     buf[k] = 0;
     return buf;
@@ -94,7 +100,8 @@ typedef struct oracle {
 
 static uint32_t oracle_hash(const char *s, size_t n) {
     uint32_t h = 2166136261u;
-    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)s[k]) * 16777619u;
+    for (size_t k = 0; k < n; k++)
+        h = (h ^ (unsigned char)s[k]) * 16777619u;
     return h;
 }
 
@@ -135,21 +142,24 @@ static int oracle_load(oracle *o, const char *path) {
     }
     free(d);
     uint32_t tcap = 1;
-    while (tcap < 4u * (uint32_t)o->n) tcap <<= 1;
+    while (tcap < 4u * (uint32_t)o->n)
+        tcap <<= 1;
     o->mask = tcap - 1;
     o->tab = malloc(tcap * sizeof(int));
     memset(o->tab, 0xff, tcap * sizeof(int));
     for (int i = 0; i < o->n; i++) {
         if (oracle_find(o, o->piece[i], (size_t)o->len[i]) >= 0) continue;
         uint32_t h = oracle_hash(o->piece[i], (size_t)o->len[i]) & o->mask;
-        while (o->tab[h] >= 0) h = (h + 1) & o->mask;
+        while (o->tab[h] >= 0)
+            h = (h + 1) & o->mask;
         o->tab[h] = i;
     }
     return 1;
 }
 
 static void oracle_free(oracle *o) {
-    for (int i = 0; i < o->n; i++) free(o->piece[i]);
+    for (int i = 0; i < o->n; i++)
+        free(o->piece[i]);
     free(o->piece);
     free(o->len);
     free(o->score);
@@ -165,11 +175,14 @@ static int oracle_encode(const oracle *o, const char *text, int bos, int eos, in
     if (tl) ids[n++] = oracle_find(o, " ", 1);
     for (size_t i = 0; i < tl;) {
         size_t j = i + 1; /* a unit: one byte plus up to three continuation bytes */
-        while (j < tl && j - i < 4 && ((unsigned char)text[j] & 0xC0) == 0x80) j++;
+        while (j < tl && j - i < 4 && ((unsigned char)text[j] & 0xC0) == 0x80)
+            j++;
         int id = oracle_find(o, text + i, j - i);
-        if (id >= 0) ids[n++] = id;
+        if (id >= 0)
+            ids[n++] = id;
         else
-            for (size_t k = i; k < j; k++) ids[n++] = (unsigned char)text[k] + 3;
+            for (size_t k = i; k < j; k++)
+                ids[n++] = (unsigned char)text[k] + 3;
         i = j;
     }
     char buf[4096];
@@ -181,7 +194,11 @@ static int oracle_encode(const oracle *o, const char *text, int bos, int eos, in
             memcpy(buf, o->piece[ids[i]], la);
             memcpy(buf + la, o->piece[ids[i + 1]], lb);
             int id = oracle_find(o, buf, la + lb);
-            if (id >= 0 && o->score[id] > best) { best = o->score[id]; bi = i; bid = id; }
+            if (id >= 0 && o->score[id] > best) {
+                best = o->score[id];
+                bi = i;
+                bid = id;
+            }
         }
         if (bi < 0) break;
         ids[bi] = bid;
@@ -216,20 +233,22 @@ static void check_round_trip(const rlhf_tokenizer *t, const char *text, const ch
     CHECK_OK(rlhf_tokenizer_encode(t, text, true, false, ids, (int32_t)(tl + 3), &n));
     CHECK(n >= 1 && ids[0] == 1);
     for (int32_t i = 0; i < n; i++)
-        CHECKF(ids[i] >= 0 && ids[i] < rlhf_tokenizer_vocab_size(t), "%s: id %d out of range",
-               what, ids[i]);
+        CHECKF(ids[i] >= 0 && ids[i] < rlhf_tokenizer_vocab_size(t), "%s: id %d out of range", what,
+               ids[i]);
     CHECK_OK(rlhf_tokenizer_decode(t, ids, n, &back));
-    CHECKF(back && strcmp(back, text) == 0, "%s: decode(encode(\"%s\")) = \"%s\"", what,
-           show(text), back ? show(back) : "(null)");
+    CHECKF(back && strcmp(back, text) == 0, "%s: decode(encode(\"%s\")) = \"%s\"", what, show(text),
+           back ? show(back) : "(null)");
     free(back);
     back = NULL;
     /* Without BOS: " " + text for non-empty text (documented in tokenizer.c). */
     CHECK_OK(rlhf_tokenizer_encode(t, text, false, false, ids, (int32_t)(tl + 3), &n));
     CHECK_OK(rlhf_tokenizer_decode(t, ids, n, &back));
     if (back) {
-        if (tl == 0) CHECK(n == 0 && back[0] == 0);
-        else CHECKF(back[0] == ' ' && strcmp(back + 1, text) == 0,
-                    "%s: no-BOS decode of \"%s\" = \"%s\"", what, show(text), show(back));
+        if (tl == 0)
+            CHECK(n == 0 && back[0] == 0);
+        else
+            CHECKF(back[0] == ' ' && strcmp(back + 1, text) == 0,
+                   "%s: no-BOS decode of \"%s\" = \"%s\"", what, show(text), show(back));
     }
     free(back);
     free(ids);
@@ -251,7 +270,10 @@ static void check_fixed_point(const oracle *o, const int32_t *ids, int32_t n, co
 
 /* ---- T1: a synthetic vocabulary ------------------------------------------------------------ */
 
-typedef struct { const char *s; float score; } vpiece;
+typedef struct {
+    const char *s;
+    float score;
+} vpiece;
 
 static size_t build_vocab_file(unsigned char *out, const vpiece *extra, int n_extra) {
     size_t k = 0;
@@ -262,9 +284,12 @@ static size_t build_vocab_file(unsigned char *out, const vpiece *extra, int n_ex
     for (int i = 0; i < 3 + 256 + n_extra; i++) {
         const char *s;
         float sc = 0;
-        if (i == 0) s = "<unk>";
-        else if (i == 1) s = "\n<s>\n";
-        else if (i == 2) s = "\n</s>\n";
+        if (i == 0)
+            s = "<unk>";
+        else if (i == 1)
+            s = "\n<s>\n";
+        else if (i == 2)
+            s = "\n</s>\n";
         else if (i < 259) {
             snprintf(bytepiece, sizeof bytepiece, "<0x%02X>", i - 3);
             s = bytepiece;
@@ -282,12 +307,16 @@ static size_t build_vocab_file(unsigned char *out, const vpiece *extra, int n_ex
 }
 
 static const vpiece synth[] = {
-    {" ", -100}, {"a", -100}, {"b", -100}, {"c", -100}, {"\xC3\xA9", -100}, /* é */
-    {"aa", -1},  /* ties everywhere in "aaaa" */
-    {"ab", -2},  {"ba", -2}, {" a", -3}, {"bb", -1e10f}, /* at the floor: never merged */
-    {"cc", -2e10f},                                     /* below it: never merged */
-    {"  ", -1e9f},                                      /* above it: merged */
-    {"aab", -0.5f}, {"abab", -0.25f}, {" c", -5}, {"\xC3\xA9\xC3\xA9", -4},
+    {" ", -100},        {"a", -100},
+    {"b", -100},        {"c", -100},
+    {"\xC3\xA9", -100}, /* é */
+    {"aa", -1},         /* ties everywhere in "aaaa" */
+    {"ab", -2},         {"ba", -2},
+    {" a", -3},         {"bb", -1e10f}, /* at the floor: never merged */
+    {"cc", -2e10f},                     /* below it: never merged */
+    {"  ", -1e9f},                      /* above it: merged */
+    {"aab", -0.5f},     {"abab", -0.25f},
+    {" c", -5},         {"\xC3\xA9\xC3\xA9", -4},
 };
 #define N_SYNTH ((int)(sizeof synth / sizeof synth[0]))
 static const int SYN_SP = 259, SYN_A = 260, SYN_B = 261, SYN_AA = 264;
@@ -364,8 +393,8 @@ static void test_synthetic(void) {
     /* the fast encoder against the oracle on strings with many ties */
     oracle o;
     CHECK(oracle_load(&o, path));
-    const char *alphabet[] = {"a", "b", "c", " ", "  ", "\xC3\xA9", "z", "\x80", "\xFF",
-                              "ab", "aab", "\n"};
+    const char *alphabet[] = {"a", "b",    "c",    " ",  "  ",  "\xC3\xA9",
+                              "z", "\x80", "\xFF", "ab", "aab", "\n"};
     uint64_t s = 12345;
     char str[400];
     for (int iter = 0; iter < 400; iter++) {
@@ -387,7 +416,8 @@ static void test_synthetic(void) {
     remove(path);
 }
 
-/* ---- T2: malformed files ---------------------------------------------------------------------- */
+/* ---- T2: malformed files ----------------------------------------------------------------------
+ */
 
 static void expect_format(const char *path, int32_t vocab, const char *what, const char *needle) {
     rlhf_tokenizer *t = (rlhf_tokenizer *)&t; /* poison: must come back NULL */
@@ -412,12 +442,22 @@ static void test_malformed(const unsigned char *good, size_t n, int32_t vocab, c
     for (int i = 0; off + 8 <= n; i++) {
         int32_t l;
         memcpy(&l, good + off + 4, 4);
-        if (i == 5) { tok5 = off; tok5_bytes = off + 8; }
+        if (i == 5) {
+            tok5 = off;
+            tok5_bytes = off + 8;
+        }
         off += 8 + (size_t)l;
     }
-    const struct { size_t cut; const char *needle; } cuts[] = {
-        {0, "truncated"},           {2, "truncated"},         {tok5 + 2, "token 5"},
-        {tok5 + 6, "token 5"},      {tok5_bytes + 1, "token 5"}, {n - 1, "truncated"},
+    const struct {
+        size_t cut;
+        const char *needle;
+    } cuts[] = {
+        {0, "truncated"},
+        {2, "truncated"},
+        {tok5 + 2, "token 5"},
+        {tok5 + 6, "token 5"},
+        {tok5_bytes + 1, "token 5"},
+        {n - 1, "truncated"},
     };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         write_bytes(path, good, cuts[i].cut);
@@ -463,7 +503,8 @@ static void test_malformed(const unsigned char *good, size_t n, int32_t vocab, c
     remove(path);
 }
 
-/* ---- T3: real tokenizers ---------------------------------------------------------------------- */
+/* ---- T3: real tokenizers ----------------------------------------------------------------------
+ */
 
 static const char *varied[] = {
     "Hello world",
@@ -472,7 +513,9 @@ static const char *varied[] = {
     "   three leading spaces and trailing   ",
     "tabs\tand\nnewlines\n\n\r\n",
     "\n\nHuman: Can you help me?\n\nAssistant: Sure!",
-    "caf\xC3\xA9 na\xC3\xAFve r\xC3\xA9sum\xC3\xA9 \xC3\x91" "and\xC3\xBA stra\xC3\x9F" "e",
+    "caf\xC3\xA9 na\xC3\xAFve r\xC3\xA9sum\xC3\xA9 \xC3\x91"
+    "and\xC3\xBA stra\xC3\x9F"
+    "e",
     "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C (CJK)",
     "\xF0\x9F\x98\x80 \xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD emoji",
     "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 \xCE\x93\xCE\xB5\xCE\xB9\xCE\xAC",
@@ -494,7 +537,8 @@ static void test_real(const char *path, int32_t vocab, const char *tag) {
     CHECK(rlhf_tokenizer_vocab_size(t) == vocab && rlhf_tokenizer_vocab_size(t0) == vocab);
     rlhf_tokenizer_free(t0);
 
-    for (size_t i = 0; i < sizeof varied / sizeof varied[0]; i++) check_round_trip(t, varied[i], tag);
+    for (size_t i = 0; i < sizeof varied / sizeof varied[0]; i++)
+        check_round_trip(t, varied[i], tag);
     check_round_trip(t, "", tag);
 
     /* empty text: nothing, or just BOS/EOS; decode of [BOS] is "" */
@@ -516,12 +560,30 @@ static void test_real(const char *path, int32_t vocab, const char *tag) {
     CHECK(oracle_load(&o, path));
     CHECK(o.n == vocab);
     for (size_t i = 0; i < sizeof varied / sizeof varied[0]; i++)
-        for (int f = 0; f < 4; f++) check_vs_oracle(t, &o, varied[i], f & 1, f & 2, tag);
+        for (int f = 0; f < 4; f++)
+            check_vs_oracle(t, &o, varied[i], f & 1, f & 2, tag);
 
     /* random strings over a mixed alphabet against the oracle */
-    const char *alphabet[] = {"the", " ", "  ", "a", "e", "in", "\n", ",", ".", "\xC3\xA9",
-                              "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\x80", "\xFF", "ing", "0",
-                              "Th", "<0x", ">", "\t"};
+    const char *alphabet[] = {"the",
+                              " ",
+                              "  ",
+                              "a",
+                              "e",
+                              "in",
+                              "\n",
+                              ",",
+                              ".",
+                              "\xC3\xA9",
+                              "\xE4\xBD\xA0",
+                              "\xF0\x9F\x98\x80",
+                              "\x80",
+                              "\xFF",
+                              "ing",
+                              "0",
+                              "Th",
+                              "<0x",
+                              ">",
+                              "\t"};
     uint64_t s = 99;
     char str[600];
     for (int iter = 0; iter < 60; iter++) {
@@ -539,9 +601,14 @@ static void test_real(const char *path, int32_t vocab, const char *tag) {
     }
 
     /* 100K characters of mixed text: round trip, valid ids, greedy fixed point */
-    const char *chunks[] = {"The quick brown fox jumps over the lazy dog. ", "\n\n",
-                            "caf\xC3\xA9 ", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E ",
-                            "\xF0\x9F\x8E\x89 ", "   ", "Lily's 3 cats, 12 dogs! ", "\t",
+    const char *chunks[] = {"The quick brown fox jumps over the lazy dog. ",
+                            "\n\n",
+                            "caf\xC3\xA9 ",
+                            "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E ",
+                            "\xF0\x9F\x8E\x89 ",
+                            "   ",
+                            "Lily's 3 cats, 12 dogs! ",
+                            "\t",
                             "\xFF"};
     size_t cap = 100000;
     char *big = malloc(cap + 64);
@@ -569,22 +636,31 @@ static void test_real(const char *path, int32_t vocab, const char *tag) {
     rlhf_tokenizer_free(t);
 }
 
-/* ---- T4: the llama2.c fixture ----------------------------------------------------------------- */
+/* ---- T4: the llama2.c fixture -----------------------------------------------------------------
+ */
 
 static size_t unescape(const char *s, char *out) {
     size_t k = 0;
     for (; *s; s++) {
-        if (*s != '\\') { out[k++] = *s; continue; }
+        if (*s != '\\') {
+            out[k++] = *s;
+            continue;
+        }
         s++;
-        if (*s == 'n') out[k++] = '\n';
-        else if (*s == 't') out[k++] = '\t';
-        else if (*s == 'r') out[k++] = '\r';
-        else if (*s == '\\') out[k++] = '\\';
+        if (*s == 'n')
+            out[k++] = '\n';
+        else if (*s == 't')
+            out[k++] = '\t';
+        else if (*s == 'r')
+            out[k++] = '\r';
+        else if (*s == '\\')
+            out[k++] = '\\';
         else if (*s == 'x' && s[1] && s[2]) {
             char hex[3] = {s[1], s[2], 0};
             out[k++] = (char)strtol(hex, NULL, 16);
             s += 2;
-        } else return (size_t)-1;
+        } else
+            return (size_t)-1;
     }
     out[k] = 0;
     return k;
@@ -609,7 +685,10 @@ static void test_fixture(rlhf_tokenizer *tl, rlhf_tokenizer *ta) {
         for (; nf < 5; nf++) {
             field[nf] = q;
             char *tab = strchr(q, '\t');
-            if (!tab) { nf++; break; }
+            if (!tab) {
+                nf++;
+                break;
+            }
             *tab = 0;
             q = tab + 1;
         }
@@ -618,7 +697,8 @@ static void test_fixture(rlhf_tokenizer *tl, rlhf_tokenizer *ta) {
         rlhf_tokenizer *t = strcmp(field[0], "llama2") == 0 ? tl : ta;
         CHECKF(unescape(field[3], text) != (size_t)-1, "fixture line %d: bad escape", lineno);
         int nw = 0;
-        for (char *tok = strtok(field[4], " "); tok; tok = strtok(NULL, " ")) want[nw++] = atoi(tok);
+        for (char *tok = strtok(field[4], " "); tok; tok = strtok(NULL, " "))
+            want[nw++] = atoi(tok);
         int32_t ng = -1;
         CHECK_OK(rlhf_tokenizer_encode(t, text, atoi(field[1]), atoi(field[2]), got, 1 << 14, &ng));
         int same = ng == nw && memcmp(got, want, (size_t)nw * sizeof(int32_t)) == 0;
@@ -662,8 +742,8 @@ int main(void) {
         if (t) {
             int32_t ids[8], n = -1;
             CHECK_OK(rlhf_tokenizer_encode(t, "Hello world", false, false, ids, 8, &n));
-            CHECKF(n == 2 && ids[0] == 15043 && ids[1] == 3186, "Hello world -> %d ids [%d %d]",
-                   n, ids[0], ids[1]);
+            CHECKF(n == 2 && ids[0] == 15043 && ids[1] == 3186, "Hello world -> %d ids [%d %d]", n,
+                   ids[0], ids[1]);
             CHECK_OK(rlhf_tokenizer_encode(t, "Hello world", true, true, ids, 8, &n));
             CHECK(n == 4 && ids[0] == 1 && ids[1] == 15043 && ids[2] == 3186 && ids[3] == 2);
             size_t len;

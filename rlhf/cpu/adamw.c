@@ -1,12 +1,11 @@
 /* adamw.c: one AdamW update (CPU).
  *
- * For each i (all arrays (n)), with bias corrections bc1 = 1-b1^t, bc2 = 1-b2^t given by the caller:
- *     g' = g*grad_scale;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
- *     p -= lr * (wd*p + (m/bc1) / (sqrt(v/bc2) + eps))
- * Decoupled weight decay (wd = 0 for parameters without decay). p, m, v are updated in place; g
- * is read only. Elementwise, so results do not depend on the thread count. (The loop stays
- * scalar: GCC does not vectorize sqrtf without -fno-math-errno, which the build does not use; the
- * update is a few percent of a training step.)
+ * For each i (all arrays (n)), with bias corrections bc1 = 1-b1^t, bc2 = 1-b2^t given by the
+ * caller: g' = g*grad_scale;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2 p -= lr * (wd*p +
+ * (m/bc1) / (sqrt(v/bc2) + eps)) Decoupled weight decay (wd = 0 for parameters without decay). p,
+ * m, v are updated in place; g is read only. Elementwise, so results do not depend on the thread
+ * count. (The loop stays scalar: GCC does not vectorize sqrtf without -fno-math-errno, which the
+ * build does not use; the update is a few percent of a training step.)
  */
 #include "cpu_impl.h"
 

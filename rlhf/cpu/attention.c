@@ -11,12 +11,14 @@
  * q, k, v, out.
  * Backward (flash-attention style), scale = 1/sqrt(HS), dq, dk, dv overwritten:
  *     P_tj = exp(s_tj - lse_t);  D_t = dot(dout_t, out_t);  dS_tj = P_tj (dot(dout_t, v_j) - D_t)
- *     dq_t = scale sum_j dS_tj k_j;  dk_j = scale sum_{h,t} dS_tj q_t;  dv_j = sum_{h,t} P_tj dout_t
- * The backward is parallel over (b, kv head): one thread owns the dk/dv rows of a kv head and
- * loops over the query heads of its group and their rows in a fixed order, so the result does not
- * depend on the thread count.
+ *     dq_t = scale sum_j dS_tj k_j;  dk_j = scale sum_{h,t} dS_tj q_t;  dv_j = sum_{h,t} P_tj
+ * dout_t The backward is parallel over (b, kv head): one thread owns the dk/dv rows of a kv head
+ * and loops over the query heads of its group and their rows in a fixed order, so the result does
+ * not depend on the thread count.
  *
- * KV cache: kc, vc (S,Tmax,NKV,HS); kv_store writes row i's k/v at [slots[i], pos[i]].
+ * KV cache: kc, vc (S,Tmax,NKV,HS); kv_store writes row i's k/v at [slots[i], pos[i]]. Positions
+ * outside [0, Tmax) and negative slots are RLHF_ERR_ARG (nothing written); slots < S is the
+ * caller's to ensure.
  * Decode: row i (query (NH,HS)) attends to cache rows 0..pos[i] of slot slots[i], with the same
  * per-row code as the forward (so a decode row equals the forward row bitwise).
  */
@@ -42,9 +44,12 @@ static float attend_row(float *restrict o, const float *restrict q, const float 
         att[j] = expf(att[j] - maxv);
         sum += att[j];
     }
-    for (int64_t j = 0; j < n; j++) att[j] /= sum;
-    for (int32_t c = 0; c < HS; c++) o[c] = 0.0f;
-    for (int64_t j = 0; j < n; j++) cpu_axpy(o, att[j], vb + (j0 + j) * stride, HS);
+    for (int64_t j = 0; j < n; j++)
+        att[j] /= sum;
+    for (int32_t c = 0; c < HS; c++)
+        o[c] = 0.0f;
+    for (int64_t j = 0; j < n; j++)
+        cpu_axpy(o, att[j], vb + (j0 + j) * stride, HS);
     return maxv + logf(sum);
 }
 
@@ -95,7 +100,8 @@ rlhf_status cpu_attention_bwd(const rlhf_backend *be, float *dq, float *dk, floa
     int64_t KS = (int64_t)NKV * HS, QS = (int64_t)NH * HS;
     float sq = sqrtf((float)HS), scale = 1.0f / sq;
     int64_t tasks = (int64_t)B * NKV;
-#pragma omp parallel for schedule(static) if (tasks > 1 && (int64_t)B * NH * T * T * HS >= CPU_PAR_MIN)
+    int par = tasks > 1 && (int64_t)B * NH * T * T * HS >= CPU_PAR_MIN;
+#pragma omp parallel for schedule(static) if (par)
     for (int64_t task = 0; task < tasks; task++) {
         int64_t b = task / NKV, kvh = task % NKV;
         const float *kb = k + b * T * KS + kvh * HS;
@@ -103,7 +109,8 @@ rlhf_status cpu_attention_bwd(const rlhf_backend *be, float *dq, float *dk, floa
         float *dkb = dk + b * T * KS + kvh * HS;
         float *dvb = dv + b * T * KS + kvh * HS;
         for (int64_t j = 0; j < T; j++)
-            for (int32_t c = 0; c < HS; c++) dkb[j * KS + c] = dvb[j * KS + c] = 0.0f;
+            for (int32_t c = 0; c < HS; c++)
+                dkb[j * KS + c] = dvb[j * KS + c] = 0.0f;
         for (int64_t h = kvh * G; h < (kvh + 1) * G; h++) {
             for (int64_t t = 0; t < T; t++) {
                 int64_t bt = b * T + t;
@@ -112,7 +119,8 @@ rlhf_status cpu_attention_bwd(const rlhf_backend *be, float *dq, float *dk, floa
                 float *dqr = dq + bt * QS + h * HS;
                 float D = cpu_dot(dor, out + bt * QS + h * HS, HS);
                 float l = lse[(b * NH + h) * T + t];
-                for (int32_t c = 0; c < HS; c++) dqr[c] = 0.0f;
+                for (int32_t c = 0; c < HS; c++)
+                    dqr[c] = 0.0f;
                 for (int64_t j = seg_lo(seg_start, bt, t); j <= t; j++) {
                     const float *kr = kb + j * KS, *vr = vb + j * KS;
                     float p = expf(cpu_dot(qr, kr, HS) / sq - l);
@@ -121,7 +129,8 @@ rlhf_status cpu_attention_bwd(const rlhf_backend *be, float *dq, float *dk, floa
                     cpu_axpy(dkb + j * KS, ds * scale, qr, HS);
                     cpu_axpy(dvb + j * KS, p, dor, HS);
                 }
-                for (int32_t c = 0; c < HS; c++) dqr[c] *= scale;
+                for (int32_t c = 0; c < HS; c++)
+                    dqr[c] *= scale;
             }
         }
     }
@@ -132,6 +141,10 @@ rlhf_status cpu_kv_store(const rlhf_backend *be, float *kc, float *vc, const flo
                          const float *v, const int32_t *slots, const int32_t *pos, int32_t n,
                          int32_t Tmax, int32_t KVD) {
     (void)be;
+    for (int32_t i = 0; i < n; i++)
+        if (pos[i] < 0 || pos[i] >= Tmax || slots[i] < 0)
+            return RLHF_ERR(RLHF_ERR_ARG, "kv_store: row %d has slot %d position %d (Tmax %d)", i,
+                            slots[i], pos[i], Tmax);
 #pragma omp parallel for schedule(static) if ((int64_t)n * KVD >= CPU_PAR_MIN)
     for (int32_t i = 0; i < n; i++) {
         int64_t off = ((int64_t)slots[i] * Tmax + pos[i]) * KVD;
@@ -151,12 +164,18 @@ rlhf_status cpu_attention_decode(const rlhf_backend *be, float *out, const float
         return RLHF_ERR(RLHF_ERR_ARG, "attention_decode: NH=%d not a multiple of NKV=%d", NH, NKV);
     float *scratch;
     int nt;
+    int64_t work = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (pos[i] < 0 || pos[i] >= Tmax || slots[i] < 0)
+            return RLHF_ERR(RLHF_ERR_ARG,
+                            "attention_decode: row %d has slot %d position %d (Tmax %d)", i,
+                            slots[i], pos[i], Tmax);
+        work += (int64_t)(pos[i] + 1) * NH * HS;
+    }
     RLHF_TRY(cpu_scratch(&scratch, &nt, Tmax));
     int32_t G = NH / NKV;
     int64_t KS = (int64_t)NKV * HS;
     int64_t rows = (int64_t)n * NH;
-    int64_t work = 0;
-    for (int32_t i = 0; i < n; i++) work += (int64_t)(pos[i] + 1) * NH * HS;
 #pragma omp parallel for schedule(static) if (rows > 1 && work >= CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i = r / NH, h = r % NH;

@@ -127,11 +127,13 @@ rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
                     name);
 }
 
-const char *rlhf_backend_name(const rlhf_backend *be) { return be && be->name ? be->name : "(none)"; }
+const char *rlhf_backend_name(const rlhf_backend *be) {
+    return be && be->name ? be->name : "(none)";
+}
 
 rlhf_status be_missing(const rlhf_backend *be, const char *op, const char *file, int line) {
-    return rlhf_error_set(RLHF_ERR_UNSUPPORTED, file, line, "op %s is not implemented on backend %s",
-                          op, rlhf_backend_name(be));
+    return rlhf_error_set(RLHF_ERR_UNSUPPORTED, file, line,
+                          "op %s is not implemented on backend %s", op, rlhf_backend_name(be));
 }
 
 /* ---- threads ---- */

@@ -73,8 +73,8 @@ rlhf_status cpu_sumsq(const rlhf_backend *be, double *out, const float *x, int64
 rlhf_status cpu_logprob_fwd(const rlhf_backend *be, float *logp, float *lse, const float *logits,
                             const int32_t *targets, int64_t N, int32_t V);
 rlhf_status cpu_logprob_bwd(const rlhf_backend *be, float *dlogits, const float *logits,
-                            const float *lse, const float *dlogp, const int32_t *targets,
-                            int64_t N, int32_t V);
+                            const float *lse, const float *dlogp, const int32_t *targets, int64_t N,
+                            int32_t V);
 /* ---- adamw.c ---- */
 rlhf_status cpu_adamw(const rlhf_backend *be, float *p, const float *g, float *m, float *v,
                       int64_t n, float lr, float b1, float b2, float eps, float wd,
@@ -88,24 +88,30 @@ rlhf_status cpu_adamw(const rlhf_backend *be, float *p, const float *g, float *m
 
 static inline float cpu_lanes_sum(const float acc[CPU_LANES]) {
     float s8[8], s4[4];
-    for (int l = 0; l < 8; l++) s8[l] = acc[l] + acc[l + 8];
-    for (int l = 0; l < 4; l++) s4[l] = s8[l] + s8[l + 4];
+    for (int l = 0; l < 8; l++)
+        s8[l] = acc[l] + acc[l + 8];
+    for (int l = 0; l < 4; l++)
+        s4[l] = s8[l] + s8[l + 4];
     return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-/* sum_i a[i]*b[i] in float, CPU_LANES partial sums (vectorizes without -ffast-math). Cannot fail. */
+/* sum_i a[i]*b[i] in float, CPU_LANES partial sums (vectorizes without -ffast-math). Cannot fail.
+ */
 static inline float cpu_dot(const float *restrict a, const float *restrict b, int64_t n) {
     float acc[CPU_LANES] = {0};
     int64_t i = 0;
     for (; i + CPU_LANES <= n; i += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) acc[l] += a[i + l] * b[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += a[i] * b[i];
+        for (int l = 0; l < CPU_LANES; l++)
+            acc[l] += a[i + l] * b[i + l];
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += a[i] * b[i];
     return cpu_lanes_sum(acc);
 }
 
 /* y += a*x. Cannot fail. */
 static inline void cpu_axpy(float *restrict y, float a, const float *restrict x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
 }
 
 /* exp(x) in float without libm, branch-free so that loops over it vectorize (glibc's expf does

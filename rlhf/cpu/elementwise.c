@@ -13,14 +13,16 @@
 rlhf_status cpu_add(const rlhf_backend *be, float *y, const float *x, int64_t n) {
     (void)be;
 #pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
     return RLHF_OK;
 }
 
 rlhf_status cpu_scale(const rlhf_backend *be, float *x, float s, int64_t n) {
     (void)be;
 #pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= s;
     return RLHF_OK;
 }
 
@@ -31,8 +33,10 @@ static double sumsq_chunk(const float *restrict x, int64_t n) {
     double acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)x[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += (double)x[i] * (double)x[i];
+        for (int l = 0; l < 8; l++)
+            acc[l] += (double)x[i + l] * (double)x[i + l];
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += (double)x[i] * (double)x[i];
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
@@ -49,7 +53,8 @@ rlhf_status cpu_sumsq(const rlhf_backend *be, double *out, const float *x, int64
             int64_t len = n - lo < SUMSQ_CHUNK ? n - lo : SUMSQ_CHUNK;
             part[c] = sumsq_chunk(x + lo, len);
         }
-        for (int64_t c = 0; c < nc; c++) total += part[c];
+        for (int64_t c = 0; c < nc; c++)
+            total += part[c];
     }
     *out = total;
     return RLHF_OK;

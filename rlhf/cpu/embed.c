@@ -33,7 +33,8 @@ rlhf_status cpu_embed_bwd(const rlhf_backend *be, float *dwte, const float *dout
         for (int64_t i = 0; i < N; i++) {
             float *restrict d = dwte + (int64_t)tokens[i] * C + c0;
             const float *restrict s = dout + i * C + c0;
-            for (int64_t c = 0; c < nc; c++) d[c] += s[c];
+            for (int64_t c = 0; c < nc; c++)
+                d[c] += s[c];
         }
     }
     return RLHF_OK;

@@ -16,18 +16,24 @@
 
 static float row_lse(const float *x, int32_t V) {
     float mx[CPU_LANES];
-    for (int l = 0; l < CPU_LANES; l++) mx[l] = -INFINITY;
+    for (int l = 0; l < CPU_LANES; l++)
+        mx[l] = -INFINITY;
     int64_t j = 0;
     for (; j + CPU_LANES <= V; j += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
-    for (int l = 0; j < V; j++, l++) mx[l] = x[j] > mx[l] ? x[j] : mx[l];
+        for (int l = 0; l < CPU_LANES; l++)
+            mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
+    for (int l = 0; j < V; j++, l++)
+        mx[l] = x[j] > mx[l] ? x[j] : mx[l];
     float m = mx[0];
-    for (int l = 1; l < CPU_LANES; l++) m = mx[l] > m ? mx[l] : m;
+    for (int l = 1; l < CPU_LANES; l++)
+        m = mx[l] > m ? mx[l] : m;
     float acc[CPU_LANES] = {0};
     j = 0;
     for (; j + CPU_LANES <= V; j += CPU_LANES)
-        for (int l = 0; l < CPU_LANES; l++) acc[l] += cpu_expf(x[j + l] - m);
-    for (int l = 0; j < V; j++, l++) acc[l] += cpu_expf(x[j] - m);
+        for (int l = 0; l < CPU_LANES; l++)
+            acc[l] += cpu_expf(x[j + l] - m);
+    for (int l = 0; j < V; j++, l++)
+        acc[l] += cpu_expf(x[j] - m);
     return m + logf(cpu_lanes_sum(acc));
 }
 
@@ -48,8 +54,8 @@ rlhf_status cpu_logprob_fwd(const rlhf_backend *be, float *logp, float *lse, con
 #define LOGPROB_TILE 256
 
 rlhf_status cpu_logprob_bwd(const rlhf_backend *be, float *dlogits, const float *logits,
-                            const float *lse, const float *dlogp, const int32_t *targets,
-                            int64_t N, int32_t V) {
+                            const float *lse, const float *dlogp, const int32_t *targets, int64_t N,
+                            int32_t V) {
     (void)be;
 #pragma omp parallel for schedule(static) if (N > 1 && N * V >= CPU_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
@@ -65,8 +71,10 @@ rlhf_status cpu_logprob_bwd(const rlhf_backend *be, float *dlogits, const float 
         float p[LOGPROB_TILE];
         for (int64_t j0 = 0; j0 < V; j0 += LOGPROB_TILE) {
             int64_t nj = V - j0 < LOGPROB_TILE ? V - j0 : LOGPROB_TILE;
-            for (int64_t j = 0; j < nj; j++) p[j] = cpu_expf(x[j0 + j] - l);
-            for (int64_t j = 0; j < nj; j++) dx[j0 + j] = nd * p[j];
+            for (int64_t j = 0; j < nj; j++)
+                p[j] = cpu_expf(x[j0 + j] - l);
+            for (int64_t j = 0; j < nj; j++)
+                dx[j0 + j] = nd * p[j];
         }
         dx[t] += d;
     }

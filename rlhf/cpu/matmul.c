@@ -22,7 +22,8 @@ rlhf_status cpu_matmul_fwd(const rlhf_backend *be, float *out, const float *inp,
     if (N <= 0 || OC <= 0) return RLHF_OK;
     if (N > INT_MAX) return RLHF_ERR(RLHF_ERR_ARG, "matmul_fwd: N=%lld too large", (long long)N);
     if (IC <= 0) { /* empty sum */
-        for (int64_t i = 0; i < N * OC; i++) out[i] = beta == 0.0f ? 0.0f : beta * out[i];
+        for (int64_t i = 0; i < N * OC; i++)
+            out[i] = beta == 0.0f ? 0.0f : beta * out[i];
         return RLHF_OK;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)N, OC, IC, 1.0f, inp, IC, w, IC,
@@ -38,7 +39,8 @@ rlhf_status cpu_matmul_bwd(const rlhf_backend *be, float *dinp, float *dw, const
     if (N > INT_MAX) return RLHF_ERR(RLHF_ERR_ARG, "matmul_bwd: N=%lld too large", (long long)N);
     if (OC <= 0) {
         if (dinp)
-            for (int64_t i = 0; i < N * IC; i++) dinp[i] = beta == 0.0f ? 0.0f : beta * dinp[i];
+            for (int64_t i = 0; i < N * IC; i++)
+                dinp[i] = beta == 0.0f ? 0.0f : beta * dinp[i];
         return RLHF_OK;
     }
     if (dinp)

@@ -14,6 +14,12 @@
  */
 #include "cpu_impl.h"
 
+/* No fused multiply-adds in the forward (bitwise llama2.c, whose plain build has none): GCC does
+ * not contract in -std=c11 mode, clang would by default. */
+#ifdef __clang__
+#pragma clang fp contract(off)
+#endif
+
 rlhf_status cpu_rmsnorm_fwd(const rlhf_backend *be, float *out, float *rstd, const float *inp,
                             const float *w, int64_t N, int32_t C, float eps) {
     (void)be;
@@ -22,11 +28,13 @@ rlhf_status cpu_rmsnorm_fwd(const rlhf_backend *be, float *out, float *rstd, con
         const float *x = inp + i * C;
         float *o = out + i * C;
         float ss = 0.0f;
-        for (int32_t j = 0; j < C; j++) ss += x[j] * x[j];
+        for (int32_t j = 0; j < C; j++)
+            ss += x[j] * x[j];
         ss /= (float)C;
         ss += eps;
         ss = 1.0f / sqrtf(ss);
-        for (int32_t j = 0; j < C; j++) o[j] = w[j] * (ss * x[j]);
+        for (int32_t j = 0; j < C; j++)
+            o[j] = w[j] * (ss * x[j]);
         if (rstd) rstd[i] = ss;
     }
     return RLHF_OK;
@@ -51,11 +59,14 @@ rlhf_status cpu_rmsnorm_bwd(const rlhf_backend *be, float *dinp, float *dw, cons
                 float acc[CPU_LANES] = {0};
                 int64_t c = 0;
                 for (; c + CPU_LANES <= C; c += CPU_LANES)
-                    for (int l = 0; l < CPU_LANES; l++) acc[l] += g[c + l] * w[c + l] * x[c + l];
-                for (int l = 0; c < C; c++, l++) acc[l] += g[c] * w[c] * x[c];
+                    for (int l = 0; l < CPU_LANES; l++)
+                        acc[l] += g[c + l] * w[c + l] * x[c + l];
+                for (int l = 0; c < C; c++, l++)
+                    acc[l] += g[c] * w[c] * x[c];
                 float dot = cpu_lanes_sum(acc);
                 float k = dot * (r * r * r) / (float)C;
-                for (c = 0; c < C; c++) dx[c] += r * w[c] * g[c] - k * x[c];
+                for (c = 0; c < C; c++)
+                    dx[c] += r * w[c] * g[c] - k * x[c];
             }
         }
         if (dw) {
@@ -68,9 +79,11 @@ rlhf_status cpu_rmsnorm_bwd(const rlhf_backend *be, float *dinp, float *dw, cons
                     const float *restrict x = inp + i * C + c0;
                     const float *restrict g = dout + i * C + c0;
                     float r = rstd[i];
-                    for (int64_t c = 0; c < nc; c++) acc[c] += g[c] * x[c] * r;
+                    for (int64_t c = 0; c < nc; c++)
+                        acc[c] += g[c] * x[c] * r;
                 }
-                for (int64_t c = 0; c < nc; c++) dw[c0 + c] += acc[c];
+                for (int64_t c = 0; c < nc; c++)
+                    dw[c0 + c] += acc[c];
             }
         }
     }
