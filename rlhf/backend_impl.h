@@ -114,6 +114,16 @@ struct rlhf_backend {
                                const float *lse, const float *dlogp, const int32_t *targets,
                                int64_t N, int32_t V);
 
+    /* Token selection for batched decoding, one row per sequence. For row i: with temperature
+     * 0, the first maximum of logits[i,:]; otherwise a draw from softmax(logits/temperature)
+     * restricted to the top_k best (top_k 0 = all) and then to the smallest set of best tokens
+     * whose mass reaches top_p of what is left (top_p 1 = all), using rng[i] (advanced).
+     * logp[i] = log softmax(logits[i,:]/t)[token] with t = temperature (1 when greedy), before
+     * truncation. tokens, logp (n), logits (n,V) (may be used as scratch), rng (n) HOST array. */
+    rlhf_status (*sample)(const rlhf_backend *be, int32_t *tokens, float *logp, float *logits,
+                          rlhf_rng *rng, int32_t n, int32_t V, float temperature, int32_t top_k,
+                          float top_p);
+
     /* *out (host) = sum of x[i]^2 in double, in an order fixed by n and the thread count. */
     rlhf_status (*sumsq)(const rlhf_backend *be, double *out, const float *x, int64_t n);
     /* AdamW, decoupled decay, bias-corrected: g' = g*grad_scale; m = b1 m + (1-b1) g';

@@ -4,8 +4,8 @@
  * prompt tokens of sequences still in prefill, so the weights are read once per step for all of
  * them (matrix-matrix products, not one matrix-vector loop per sequence). Each sequence owns a
  * cache slot and its own PCG32 stream seeded from its seed, so the tokens it draws do not depend
- * on which other sequences share the batch. Sampling (temperature, top-k, top-p) runs on the host
- * over the logits of the rows that need them. */
+ * on which other sequences share the batch. Token selection (temperature, top-k, top-p) is the
+ * backend's `sample` op over the logits of the rows that need them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,8 @@ struct rlhf_sampler {
     float *xs;      /* (S,C) rows that want logits, gathered */
     float *xsn;     /* (S,C) */
     float *out;     /* (S,OUT) */
+    int32_t *d_next; /* (S) tokens picked */
+    float *d_logp;   /* (S) their log-probs */
     /* host scratch for rlhf_sampler_run */
     int32_t *h_tok, *h_slot, *h_pos, *h_sel; /* (R) */
     uint8_t *h_want; /* (R) */
@@ -62,6 +64,8 @@ static size_t sampler_layout(rlhf_sampler *s, char *base) {
     carve(base, &off, (void **)&s->g, R * FF * 4);
     carve(base, &off, (void **)&s->xs, S * C * 4);
     carve(base, &off, (void **)&s->xsn, S * C * 4);
+    carve(base, &off, (void **)&s->d_next, S * 4);
+    carve(base, &off, (void **)&s->d_logp, S * 4);
     return carve(base, &off, (void **)&s->out, S * (size_t)s->OUT * 4);
 }
 
@@ -117,9 +121,11 @@ void rlhf_sampler_free(rlhf_sampler *s) {
     free(s);
 }
 
-rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *tokens,
-                                 const int32_t *slots, const int32_t *pos,
-                                 const uint8_t *want_logits, float *out) {
+/* The forward of rlhf_sampler_forward, leaving the wanted rows' logits in s->out (backend
+ * memory); *n_sel gets their count. */
+static rlhf_status sampler_forward_dev(rlhf_sampler *s, int32_t n, const int32_t *tokens,
+                                       const int32_t *slots, const int32_t *pos,
+                                       const uint8_t *want_logits, int32_t *n_sel_out) {
     const rlhf_model *m = s->m;
     const rlhf_backend *be = s->be;
     const rlhf_model_config *c = &m->cfg;
@@ -130,6 +136,7 @@ rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *toke
     if (n <= 0 || n > s->R)
         return RLHF_ERR(RLHF_ERR_ARG, "sampler: %d rows (1..%d allowed)", n, s->R);
     int32_t n_sel = 0;
+    *n_sel_out = 0;
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size || slots[i] < 0 || slots[i] >= s->S ||
             pos[i] < 0 || pos[i] >= s->Tmax)
@@ -172,107 +179,16 @@ rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *toke
     RLHF_TRY(BE_CALL(be, rmsnorm_fwd, s->xsn, NULL, s->xs, model_tensor(m, p, RLHF_P_NORM, 0),
                      n_sel, C, c->norm_eps));
     RLHF_TRY(BE_CALL(be, matmul_fwd, s->out, s->xsn, model_head_weight(m, p), n_sel, C, s->OUT, 0.0f));
-    return be->to_host(be, out, s->out, (size_t)n_sel * (size_t)s->OUT * sizeof(float));
+    *n_sel_out = n_sel;
+    return RLHF_OK;
 }
 
-/* ---- token selection ---- */
-
-typedef struct {
-    float p;
-    int32_t i;
-} cand;
-
-/* Descending probability, ascending index on ties: a total order, so results are reproducible. */
-static int cand_cmp(const void *a, const void *b) {
-    const cand *x = a, *y = b;
-    if (x->p != y->p) return x->p < y->p ? 1 : -1;
-    return (x->i > y->i) - (x->i < y->i);
-}
-
-/* Min-heap (by cand_cmp order: the "worst" candidate at the root) of the k best. */
-static void heap_sift(cand *h, int32_t n, int32_t i) {
-    for (;;) {
-        int32_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && cand_cmp(&h[l], &h[w]) > 0) w = l;
-        if (r < n && cand_cmp(&h[r], &h[w]) > 0) w = r;
-        if (w == i) return;
-        cand t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
-    }
-}
-
-/* Picks a token from one logits row (V) with this sequence's RNG; *logp gets its log-prob under
- * softmax(logits / T) (T = 1 when greedy). probs and cands are scratch of V entries. */
-static int32_t pick_token(const float *logits, int32_t V, const rlhf_sample_config *sc,
-                          rlhf_rng *rng, float *probs, cand *cands, float *logp) {
-    const float T = sc->temperature > 0 ? sc->temperature : 1.0f;
-    float mx = -INFINITY;
-    int32_t arg = 0;
-    for (int32_t i = 0; i < V; i++)
-        if (logits[i] > mx) mx = logits[i], arg = i; /* first maximum, as llama2.c */
-    const float invT = 1.0f / T, mxs = mx * invT;
-    double Z = 0;
-    for (int32_t i = 0; i < V; i++) {
-        probs[i] = expf(logits[i] * invT - mxs);
-        Z += probs[i];
-    }
-    const float logZ = (float)log(Z);
-    int32_t tok = arg;
-    if (sc->temperature > 0) {
-        int32_t n = 0;
-        bool truncate = (sc->top_k > 0 && sc->top_k < V) || (sc->top_p > 0 && sc->top_p < 1);
-        if (!truncate) {
-            double u = rlhf_rng_uniform(rng) * Z, acc = 0;
-            tok = V - 1;
-            for (int32_t i = 0; i < V; i++) {
-                acc += probs[i];
-                if (u < acc) { tok = i; break; }
-            }
-        } else {
-            if (sc->top_k > 0 && sc->top_k < V) {
-                int32_t k = sc->top_k;
-                for (int32_t i = 0; i < V; i++) {
-                    cand c = {probs[i], i};
-                    if (n < k) {
-                        cands[n++] = c;
-                        if (n == k)
-                            for (int32_t j = k / 2 - 1; j >= 0; j--) heap_sift(cands, k, j);
-                    } else if (cand_cmp(&c, &cands[0]) < 0) {
-                        cands[0] = c;
-                        heap_sift(cands, k, 0);
-                    }
-                }
-            } else {
-                /* top-p alone: tokens below (1-p)/(V-1) of the mass can never be in the nucleus */
-                const float cut = (float)((1.0 - sc->top_p) / (double)(V - 1) * Z);
-                for (int32_t i = 0; i < V; i++)
-                    if (probs[i] >= cut) cands[n++] = (cand){probs[i], i};
-            }
-            qsort(cands, (size_t)n, sizeof *cands, cand_cmp);
-            double mass = 0;
-            for (int32_t i = 0; i < n; i++) mass += cands[i].p;
-            if (sc->top_p > 0 && sc->top_p < 1) {
-                double acc = 0, lim = sc->top_p * mass;
-                int32_t keep = n;
-                for (int32_t i = 0; i < n; i++) {
-                    acc += cands[i].p;
-                    if (acc >= lim) { keep = i + 1; break; }
-                }
-                n = keep;
-                mass = acc < mass ? acc : mass;
-            }
-            double u = rlhf_rng_uniform(rng) * mass, acc = 0;
-            tok = cands[n - 1].i;
-            for (int32_t i = 0; i < n; i++) {
-                acc += cands[i].p;
-                if (u < acc) { tok = cands[i].i; break; }
-            }
-        }
-    }
-    *logp = logits[tok] * invT - mxs - logZ;
-    return tok;
+rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *tokens,
+                                 const int32_t *slots, const int32_t *pos,
+                                 const uint8_t *want_logits, float *out) {
+    int32_t n_sel;
+    RLHF_TRY(sampler_forward_dev(s, n, tokens, slots, pos, want_logits, &n_sel));
+    return s->be->to_host(s->be, out, s->out, (size_t)n_sel * (size_t)s->OUT * sizeof(float));
 }
 
 /* ---- the decoding loop ---- */
@@ -301,11 +217,12 @@ rlhf_status rlhf_sampler_run(rlhf_sampler *s, const rlhf_sample_config *sc, rlhf
     }
     const int32_t V = s->OUT;
     slot_state *slot = calloc((size_t)s->S, sizeof *slot);
-    float *probs = malloc((size_t)s->S * (size_t)V * sizeof(float));
-    cand *cands = malloc((size_t)s->S * (size_t)V * sizeof(cand));
     int32_t *row_slot = malloc((size_t)s->S * sizeof(int32_t)); /* slot of each wanted row */
+    rlhf_rng *row_rng = malloc((size_t)s->S * sizeof(rlhf_rng));
+    int32_t *next_tok = malloc((size_t)s->S * sizeof(int32_t));
+    float *next_logp = malloc((size_t)s->S * sizeof(float));
     rlhf_status st = RLHF_OK;
-    if (!slot || !probs || !cands || !row_slot) {
+    if (!slot || !row_slot || !row_rng || !next_tok || !next_logp) {
         st = RLHF_ERR(RLHF_ERR_NOMEM, "sampler: cannot allocate scratch");
         goto done;
     }
@@ -354,18 +271,21 @@ rlhf_status rlhf_sampler_run(rlhf_sampler *s, const rlhf_sample_config *sc, rlhf
                 rows++;
             }
         }
-        RLHF_TRY_GOTO(st, rlhf_sampler_forward(s, rows, s->h_tok, s->h_slot, s->h_pos, s->h_want,
-                                               s->h_out), done);
-        /* pick tokens: rows are independent (own RNG, own scratch) */
-#pragma omp parallel for schedule(static)
+        int32_t n_sel;
+        RLHF_TRY_GOTO(st, sampler_forward_dev(s, rows, s->h_tok, s->h_slot, s->h_pos, s->h_want,
+                                              &n_sel), done);
+        RLHF_ASSERT(n_sel == nwant);
+        for (int32_t r = 0; r < nwant; r++) row_rng[r] = slot[row_slot[r]].rng;
+        RLHF_TRY_GOTO(st, BE_CALL(s->be, sample, s->d_next, s->d_logp, s->out, row_rng, nwant, V,
+                                  sc->temperature, sc->top_k, sc->top_p), done);
+        RLHF_TRY_GOTO(st, s->be->to_host(s->be, next_tok, s->d_next, (size_t)nwant * 4), done);
+        RLHF_TRY_GOTO(st, s->be->to_host(s->be, next_logp, s->d_logp, (size_t)nwant * 4), done);
         for (int32_t r = 0; r < nwant; r++) {
             slot_state *ss = &slot[row_slot[r]];
             rlhf_sample_seq *q = &seqs[ss->seq];
-            float lp;
-            int32_t tok = pick_token(s->h_out + (size_t)r * V, V, sc, &ss->rng,
-                                     probs + (size_t)r * V, cands + (size_t)r * V, &lp);
-            q->out[q->n_out] = tok;
-            if (q->logp) q->logp[q->n_out] = lp;
+            ss->rng = row_rng[r];
+            q->out[q->n_out] = next_tok[r];
+            if (q->logp) q->logp[q->n_out] = next_logp[r];
             q->n_out++;
         }
         for (int32_t r = 0; r < nwant; r++) {
@@ -383,8 +303,9 @@ rlhf_status rlhf_sampler_run(rlhf_sampler *s, const rlhf_sample_config *sc, rlhf
     }
 done:
     free(slot);
-    free(probs);
-    free(cands);
     free(row_slot);
+    free(row_rng);
+    free(next_tok);
+    free(next_logp);
     return st;
 }

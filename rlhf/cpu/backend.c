@@ -87,6 +87,7 @@ static const rlhf_backend cpu_backend = {
     .logprob_bwd = cpu_logprob_bwd,
     .sumsq = cpu_sumsq,
     .adamw = cpu_adamw,
+    .sample = cpu_sample,
 };
 
 const rlhf_backend *rlhf_backend_cpu(void) { return &cpu_backend; }

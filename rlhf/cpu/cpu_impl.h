@@ -75,6 +75,10 @@ rlhf_status cpu_logprob_fwd(const rlhf_backend *be, float *logp, float *lse, con
 rlhf_status cpu_logprob_bwd(const rlhf_backend *be, float *dlogits, const float *logits,
                             const float *lse, const float *dlogp, const int32_t *targets, int64_t N,
                             int32_t V);
+/* ---- sample.c ---- */
+rlhf_status cpu_sample(const rlhf_backend *be, int32_t *tokens, float *logp, float *logits,
+                       rlhf_rng *rng, int32_t n, int32_t V, float temperature, int32_t top_k,
+                       float top_p);
 /* ---- adamw.c ---- */
 rlhf_status cpu_adamw(const rlhf_backend *be, float *p, const float *g, float *m, float *v,
                       int64_t n, float lr, float b1, float b2, float eps, float wd,

@@ -1,0 +1,164 @@
+/* sample.c: token selection for batched decoding (CPU).
+ *
+ * Per row i of logits (n,V), with its own RNG stream rng[i]:
+ *   greedy (temperature 0): token = first argmax, logp = log softmax(logits)[token];
+ *   else: p_j ∝ exp((logits_j - max) / temperature); keep the top_k best (by p, then by lower
+ *   index); keep the smallest best-first prefix of those whose mass reaches top_p of theirs
+ *   (the nucleus, found by selection in O(V), not a full sort); draw from what is kept.
+ * logp is under softmax(logits/temperature) before truncation. Rows run in parallel; each uses
+ * only its own RNG, so a row's token does not depend on the other rows. Nothing is saved. */
+#include <omp.h>
+
+#include "cpu_impl.h"
+
+typedef struct {
+    float p;
+    int32_t i;
+} cand;
+
+/* true when a comes before b in the order "higher probability first, lower index on ties" */
+static inline int better(cand a, cand b) { return a.p > b.p || (a.p == b.p && a.i < b.i); }
+
+static inline void swap_cand(cand *a, cand *b) {
+    cand t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Min-heap on `better` (the worst kept candidate at the root). */
+static void heap_down(cand *h, int32_t n, int32_t i) {
+    for (;;) {
+        int32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && better(h[w], h[l])) w = l;
+        if (r < n && better(h[w], h[r])) w = r;
+        if (w == i) return;
+        swap_cand(&h[i], &h[w]);
+        i = w;
+    }
+}
+
+/* Reorders c[0..n) so that c[0..k) is the smallest best-first prefix whose mass reaches target;
+ * returns k (>= 1). Quickselect on mass with a deterministic middle pivot. */
+static int32_t nucleus(cand *c, int32_t n, double target) {
+    int32_t lo = 0, hi = n;
+    double acc = 0; /* mass of c[0..lo), all of which are kept */
+    while (hi - lo > 1) {
+        swap_cand(&c[lo + (hi - lo) / 2], &c[hi - 1]);
+        const cand pv = c[hi - 1];
+        int32_t s = lo;
+        double m = 0;
+        for (int32_t j = lo; j < hi - 1; j++)
+            if (better(c[j], pv)) {
+                m += c[j].p;
+                swap_cand(&c[s++], &c[j]);
+            }
+        swap_cand(&c[s], &c[hi - 1]); /* pivot right after the better ones */
+        if (acc + m >= target) {
+            hi = s; /* the answer lies among the better ones */
+        } else if (acc + m + pv.p >= target) {
+            return s + 1;
+        } else {
+            acc += m + pv.p;
+            lo = s + 1;
+        }
+    }
+    return lo < n ? lo + 1 : n;
+}
+
+static int32_t pick_row(const float *restrict x, int32_t V, float temperature, int32_t top_k,
+                        float top_p, rlhf_rng *rng, float *restrict probs, cand *cands,
+                        float *logp) {
+    float mx = x[0];
+    int32_t arg = 0;
+    for (int32_t j = 1; j < V; j++)
+        if (x[j] > mx) mx = x[j], arg = j;
+    const float invT = temperature > 0 ? 1.0f / temperature : 1.0f;
+    float acc[CPU_LANES] = {0};
+    int32_t j = 0;
+    for (; j + CPU_LANES <= V; j += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) {
+            probs[j + l] = cpu_expf((x[j + l] - mx) * invT);
+            acc[l] += probs[j + l];
+        }
+    for (int l = 0; j < V; j++, l++) {
+        probs[j] = cpu_expf((x[j] - mx) * invT);
+        acc[l] += probs[j];
+    }
+    const float Z = cpu_lanes_sum(acc), logZ = logf(Z);
+    int32_t tok = arg;
+    if (temperature > 0) {
+        const bool use_k = top_k > 0 && top_k < V, use_p = top_p > 0 && top_p < 1;
+        if (!use_k && !use_p) {
+            double u = (double)rlhf_rng_uniform(rng) * Z, c = 0;
+            tok = -1;
+            for (int32_t i = 0; i < V && tok < 0; i++) {
+                c += probs[i];
+                if (u < c) tok = i;
+            }
+            if (tok < 0) tok = arg; /* u beyond the rounded total: take the mode */
+        } else {
+            int32_t n = 0;
+            if (use_k) {
+                for (int32_t i = 0; i < V; i++) {
+                    cand c = {probs[i], i};
+                    if (n < top_k) {
+                        cands[n++] = c;
+                        if (n == top_k)
+                            for (int32_t h = top_k / 2 - 1; h >= 0; h--) heap_down(cands, n, h);
+                    } else if (better(c, cands[0])) {
+                        cands[0] = c;
+                        heap_down(cands, n, 0);
+                    }
+                }
+            } else {
+                /* a token below (1-p)/(V-1) of the mass cannot be in the nucleus */
+                const float cut = (float)((1.0 - top_p) / (double)(V - 1) * Z);
+                for (int32_t i = 0; i < V; i++)
+                    if (probs[i] >= cut) cands[n++] = (cand){probs[i], i};
+                if (n == 0) cands[n++] = (cand){probs[arg], arg};
+            }
+            /* the nucleus is a share of all of the mass when only top-p applies (the cut above
+             * is an optimization and must not change it), of the top-k mass otherwise */
+            double mass = 0;
+            for (int32_t i = 0; i < n; i++) mass += cands[i].p;
+            if (!use_k) mass = Z;
+            if (use_p) {
+                n = nucleus(cands, n, top_p * mass);
+                mass = 0;
+                for (int32_t i = 0; i < n; i++) mass += cands[i].p;
+            }
+            double u = (double)rlhf_rng_uniform(rng) * mass, c = 0;
+            tok = -1;
+            for (int32_t i = 0; i < n && tok < 0; i++) {
+                c += cands[i].p;
+                if (u < c) tok = cands[i].i;
+            }
+            if (tok < 0) tok = cands[0].i;
+        }
+    }
+    *logp = (x[tok] - mx) * invT - logZ;
+    return tok;
+}
+
+rlhf_status cpu_sample(const rlhf_backend *be, int32_t *tokens, float *logp, float *logits,
+                       rlhf_rng *rng, int32_t n, int32_t V, float temperature, int32_t top_k,
+                       float top_p) {
+    (void)be;
+    if (n <= 0) return RLHF_OK;
+    if (V <= 0 || temperature < 0 || top_k < 0 || !(top_p >= 0 && top_p <= 1))
+        return RLHF_ERR(RLHF_ERR_ARG, "sample: bad arguments (V %d temperature %g top_k %d top_p %g)",
+                        V, (double)temperature, top_k, (double)top_p);
+    float *scratch;
+    int nt;
+    /* per thread: probs (V floats) + candidates (V x 8 bytes) */
+    RLHF_TRY(cpu_scratch(&scratch, &nt, 3 * (int64_t)V));
+#pragma omp parallel for schedule(static) if (n > 1 && (int64_t)n * V >= CPU_PAR_MIN)
+    for (int32_t r = 0; r < n; r++) {
+        float *probs = scratch + (int64_t)omp_get_thread_num() * 3 * V;
+        cand *cands = (cand *)(probs + V);
+        tokens[r] = pick_row(logits + (int64_t)r * V, V, temperature, top_k, top_p, &rng[r], probs,
+                             cands, &logp[r]);
+    }
+    rlhf_free(scratch);
+    return RLHF_OK;
+}
