@@ -7,19 +7,23 @@
 
 static const rlhf_backend *be;
 
+enum { VMAX = 4096 };
+static const double *sort_prob;
+static int by_prob(const void *x, const void *y) {
+    int a = *(const int *)x, b = *(const int *)y;
+    if (sort_prob[a] != sort_prob[b]) return sort_prob[a] < sort_prob[b] ? 1 : -1;
+    return a - b;
+}
+
 /* The set a top-k/top-p draw may return, by brute force: sort by (p desc, index asc). */
 static int keep_set(const float *logits, int V, float T, int top_k, float top_p, int *keep,
                     double *prob) {
     double mx = -INFINITY, Z = 0;
     for (int i = 0; i < V; i++) mx = fmax(mx, logits[i]);
-    int order[64];
+    static int order[VMAX];
     for (int i = 0; i < V; i++) prob[i] = exp((logits[i] - mx) / T), Z += prob[i], order[i] = i;
-    for (int i = 0; i < V; i++) /* insertion sort, fine for tiny V */
-        for (int j = i; j > 0; j--) {
-            int a = order[j - 1], b = order[j];
-            if (prob[b] > prob[a] || (prob[b] == prob[a] && b < a)) order[j - 1] = b, order[j] = a;
-            else break;
-        }
+    sort_prob = prob;
+    qsort(order, V, sizeof(int), by_prob);
     int n = (top_k > 0 && top_k < V) ? top_k : V;
     double mass = 0;
     for (int i = 0; i < n; i++) mass += prob[order[i]];
@@ -39,19 +43,22 @@ static int keep_set(const float *logits, int V, float T, int top_k, float top_p,
     return n;
 }
 
-static void check_distribution(const char *what, int V, float T, int top_k, float top_p) {
+static void check_distribution(const char *what, int V, float T, int top_k, float top_p,
+                               float spread) {
     enum { DRAWS = 200000, BATCH = 1000 };
-    float logits[64 * BATCH], base[64], logp[BATCH];
+    static float logits[VMAX * BATCH], base[VMAX];
+    float logp[BATCH];
     int32_t tok[BATCH];
     rlhf_rng rng[BATCH];
     rlhf_rng gen;
     rlhf_rng_seed(&gen, (uint64_t)V * 31 + top_k, 3);
-    for (int i = 0; i < V; i++) base[i] = 2.0f * rlhf_rng_normal(&gen);
+    for (int i = 0; i < V; i++) base[i] = spread * rlhf_rng_normal(&gen);
     base[V / 2] = base[1]; /* a tie */
-    int keep[64];
-    double expect[64];
+    static int keep[VMAX];
+    static double expect[VMAX];
     keep_set(base, V, T, top_k, top_p, keep, expect);
-    long count[64] = {0};
+    static long count[VMAX];
+    memset(count, 0, sizeof count);
     double mx = -INFINITY, Z = 0;
     for (int i = 0; i < V; i++) mx = fmax(mx, base[i]);
     for (int i = 0; i < V; i++) Z += exp((base[i] - mx) / T);
@@ -139,12 +146,16 @@ int main(void) {
     test_greedy();
     test_rows_independent();
     printf("sampled frequencies vs softmax (200000 draws):\n");
-    check_distribution("plain, T=1", 9, 1.0f, 0, 1.0f);
-    check_distribution("T=0.5", 9, 0.5f, 0, 1.0f);
-    check_distribution("T=2, top-k 4", 13, 2.0f, 4, 1.0f);
-    check_distribution("top-p 0.7", 17, 1.0f, 0, 0.7f);
-    check_distribution("top-p 0.95, T=1.5", 40, 1.5f, 0, 0.95f);
-    check_distribution("top-k 10 then top-p 0.6", 40, 1.0f, 10, 0.6f);
-    check_distribution("top-p 0.01 (greedy)", 21, 1.0f, 0, 0.01f);
+    check_distribution("plain, T=1", 9, 1.0f, 0, 1.0f, 2.0f);
+    check_distribution("T=0.5", 9, 0.5f, 0, 1.0f, 2.0f);
+    check_distribution("T=2, top-k 4", 13, 2.0f, 4, 1.0f, 2.0f);
+    check_distribution("top-p 0.7", 17, 1.0f, 0, 0.7f, 2.0f);
+    check_distribution("top-p 0.95, T=1.5", 40, 1.5f, 0, 0.95f, 2.0f);
+    check_distribution("top-k 10 then top-p 0.6", 40, 1.0f, 10, 0.6f, 2.0f);
+    check_distribution("top-p 0.01 (greedy)", 21, 1.0f, 0, 0.01f, 2.0f);
+    /* near-uniform rows: the nucleus boundary falls inside one crowded histogram bin */
+    check_distribution("near-uniform, top-p 0.9", 500, 1.0f, 0, 0.9f, 0.05f);
+    check_distribution("near-uniform, top-p 0.3", 700, 1.0f, 0, 0.3f, 0.01f);
+    check_distribution("peaked, top-p 0.9", 600, 1.0f, 0, 0.9f, 4.0f);
     TEST_MAIN_END();
 }

@@ -227,8 +227,8 @@ done:
 
 /* Runs K sequences once; prints one result line. */
 static rlhf_status sample_once(rlhf_model *m, int32_t K, int32_t steps, int32_t prompt_len,
-                               float temperature, uint64_t seed, const cli_common *com,
-                               const char *label, double *tok_s) {
+                               const rlhf_sample_config *base, uint64_t seed,
+                               const cli_common *com, const char *label, double *tok_s) {
     rlhf_sampler *s = NULL;
     int32_t *prompt = NULL, *out = NULL;
     rlhf_sample_seq *seqs = NULL;
@@ -256,7 +256,9 @@ static rlhf_status sample_once(rlhf_model *m, int32_t K, int32_t steps, int32_t 
     }
     RLHF_TRY_GOTO(st, rlhf_sampler_init(&s, m, K), done);
     /* untimed warm-up (thread pool start, first touch of the KV cache) */
-    rlhf_sample_config sc = {temperature, 0, 1.0f, steps < 4 ? steps : 4, -1};
+    rlhf_sample_config sc = *base;
+    sc.max_new = steps < 4 ? steps : 4;
+    sc.eos_id = -1;
     RLHF_TRY_GOTO(st, rlhf_sampler_run(s, &sc, seqs, K, NULL, NULL), done);
     sc.max_new = steps;
     cli_progress prog;
@@ -290,7 +292,8 @@ int cmd_bench_sample(int argc, char **argv) {
     cli_model_flags mf = CLI_MODEL_FLAGS_DEFAULTS;
     const char *model_path = NULL;
     int32_t K = 32, steps = 256, prompt_len = 1;
-    float temperature = 1.0f;
+    float temperature = 1.0f, top_p = 1.0f;
+    int32_t top_k = 0;
     uint64_t seed = 1337;
     bool baseline = false;
     cli_common com = CLI_COMMON_DEFAULTS;
@@ -303,6 +306,9 @@ int cmd_bench_sample(int argc, char **argv) {
         {"prompt-len", 0, CLI_POS_INT, &prompt_len, "N", "1",
          "prompt tokens per sequence, BOS included (random ids after BOS)", false},
         {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "1.0", "0 = greedy", false},
+        {"top-p", 'p', CLI_NONNEG_FLOAT, &top_p, "P", "1.0", "nucleus sampling (1 = off)", false},
+        {"top-k", 0, CLI_NONNEG_INT, &top_k, "K", "0", "keep the K most likely tokens (0 = off)",
+         false},
         {"seed", 's', CLI_U64, &seed, "S", "1337", "seed of the weights, prompts and sampling",
          false},
         {"baseline", 0, CLI_FLAG, &baseline, NULL, NULL,
@@ -343,16 +349,21 @@ int cmd_bench_sample(int argc, char **argv) {
     if (!com.quiet) {
         printf("bench sample: %s: ", model_path ? model_path : "random model");
         cli_print_config(stdout, c);
-        printf("parameters %" PRId64 ", threads %d, device %s, temperature %g\n",
-               rlhf_model_num_params(m), rlhf_get_threads(), rlhf_backend_name(be),
-               (double)temperature);
+        printf("parameters %" PRId64 ", threads %d, device %s, temperature %g, top-k %d, "
+               "top-p %g\n", rlhf_model_num_params(m), rlhf_get_threads(), rlhf_backend_name(be),
+               (double)temperature, (int)top_k, (double)top_p);
         fflush(stdout);
     }
+    if (top_p > 1.0f) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "--top-p must be in [0, 1], got %g", (double)top_p);
+        goto fail;
+    }
+    const rlhf_sample_config sc = {temperature, top_k, top_p, steps, -1};
     double tk = 0, t1 = 0;
-    RLHF_TRY_GOTO(st, sample_once(m, K, steps, prompt_len, temperature, seed, &com, "sample", &tk),
+    RLHF_TRY_GOTO(st, sample_once(m, K, steps, prompt_len, &sc, seed, &com, "sample", &tk),
                   fail);
     if (baseline) {
-        RLHF_TRY_GOTO(st, sample_once(m, 1, steps, prompt_len, temperature, seed, &com,
+        RLHF_TRY_GOTO(st, sample_once(m, 1, steps, prompt_len, &sc, seed, &com,
                                       "baseline", &t1),
                       fail);
         if (t1 > 0) printf("speed-up of k=%d over k=1: %.2fx\n", (int)K, tk / t1);

@@ -4,7 +4,8 @@
  *   greedy (temperature 0): token = first argmax, logp = log softmax(logits)[token];
  *   else: p_j ∝ exp((logits_j - max) / temperature); keep the top_k best (by p, then by lower
  *   index); keep the smallest best-first prefix of those whose mass reaches top_p of theirs
- *   (the nucleus, found by selection in O(V), not a full sort); draw from what is kept.
+ *   (the nucleus, found in O(V) by a mass histogram or by selection, never a full sort); draw
+ *   from what is kept.
  * logp is under softmax(logits/temperature) before truncation. Rows run in parallel; each uses
  * only its own RNG, so a row's token does not depend on the other rows. Nothing is saved. */
 #include <omp.h>
@@ -65,9 +66,58 @@ static int32_t nucleus(cand *c, int32_t n, double target) {
     return lo < n ? lo + 1 : n;
 }
 
+/* Top-p alone over all V probabilities, in two passes and without sorting: a histogram of the
+ * mass by the top bits of each probability's float encoding (monotone in the value) finds the
+ * bin where the best-first cumulative mass crosses target; only that bin's members are sorted.
+ * Then draws u in [0, kept mass) walking the kept tokens in index order. hist has HBINS doubles,
+ * cands V entries. */
+enum { HSHIFT = 20, HBINS = 1 << (32 - HSHIFT) };
+
+static int32_t nucleus_draw(const float *restrict probs, int32_t V, double target, rlhf_rng *rng,
+                            double *hist, cand *cands) {
+    memset(hist, 0, sizeof(double) * HBINS);
+    for (int32_t i = 0; i < V; i++) {
+        uint32_t b;
+        memcpy(&b, &probs[i], 4);
+        hist[b >> HSHIFT] += probs[i];
+    }
+    double acc = 0;
+    int32_t bin = HBINS - 1;
+    for (; bin > 0; bin--) {
+        if (acc + hist[bin] >= target) break;
+        acc += hist[bin];
+    }
+    int32_t n = 0;
+    for (int32_t i = 0; i < V; i++) {
+        uint32_t b;
+        memcpy(&b, &probs[i], 4);
+        if ((int32_t)(b >> HSHIFT) == bin) cands[n++] = (cand){probs[i], i};
+    }
+    int32_t k = n > 0 ? nucleus(cands, n, target - acc) : 0;
+    cand last = {0, 0}; /* the worst kept member of the boundary bin */
+    for (int32_t i = 0; i < k; i++) {
+        if (i == 0 || better(last, cands[i])) last = cands[i];
+        acc += cands[i].p;
+    }
+    double u = (double)rlhf_rng_uniform(rng) * acc, c = 0;
+    int32_t tok = -1, any = -1;
+    for (int32_t i = 0; i < V && tok < 0; i++) {
+        uint32_t b;
+        memcpy(&b, &probs[i], 4);
+        int32_t key = (int32_t)(b >> HSHIFT);
+        cand ci = {probs[i], i};
+        if (key > bin || (key == bin && k > 0 && !better(last, ci))) {
+            any = i;
+            c += probs[i];
+            if (u < c) tok = i;
+        }
+    }
+    return tok >= 0 ? tok : any;
+}
+
 static int32_t pick_row(const float *restrict x, int32_t V, float temperature, int32_t top_k,
                         float top_p, rlhf_rng *rng, float *restrict probs, cand *cands,
-                        float *logp) {
+                        double *hist, float *logp) {
     float mx = x[0];
     int32_t arg = 0;
     for (int32_t j = 1; j < V; j++)
@@ -97,8 +147,10 @@ static int32_t pick_row(const float *restrict x, int32_t V, float temperature, i
             }
             if (tok < 0) tok = arg; /* u beyond the rounded total: take the mode */
         } else {
-            int32_t n = 0;
-            if (use_k) {
+            if (!use_k) {
+                tok = nucleus_draw(probs, V, (double)top_p * Z, rng, hist, cands);
+            } else {
+                int32_t n = 0;
                 for (int32_t i = 0; i < V; i++) {
                     cand c = {probs[i], i};
                     if (n < top_k) {
@@ -110,30 +162,21 @@ static int32_t pick_row(const float *restrict x, int32_t V, float temperature, i
                         heap_down(cands, n, 0);
                     }
                 }
-            } else {
-                /* a token below (1-p)/(V-1) of the mass cannot be in the nucleus */
-                const float cut = (float)((1.0 - top_p) / (double)(V - 1) * Z);
-                for (int32_t i = 0; i < V; i++)
-                    if (probs[i] >= cut) cands[n++] = (cand){probs[i], i};
-                if (n == 0) cands[n++] = (cand){probs[arg], arg};
-            }
-            /* the nucleus is a share of all of the mass when only top-p applies (the cut above
-             * is an optimization and must not change it), of the top-k mass otherwise */
-            double mass = 0;
-            for (int32_t i = 0; i < n; i++) mass += cands[i].p;
-            if (!use_k) mass = Z;
-            if (use_p) {
-                n = nucleus(cands, n, top_p * mass);
-                mass = 0;
+                double mass = 0;
                 for (int32_t i = 0; i < n; i++) mass += cands[i].p;
+                if (use_p) { /* the nucleus of the renormalized top-k */
+                    n = nucleus(cands, n, top_p * mass);
+                    mass = 0;
+                    for (int32_t i = 0; i < n; i++) mass += cands[i].p;
+                }
+                double u = (double)rlhf_rng_uniform(rng) * mass, c = 0;
+                tok = -1;
+                for (int32_t i = 0; i < n && tok < 0; i++) {
+                    c += cands[i].p;
+                    if (u < c) tok = cands[i].i;
+                }
+                if (tok < 0) tok = cands[0].i;
             }
-            double u = (double)rlhf_rng_uniform(rng) * mass, c = 0;
-            tok = -1;
-            for (int32_t i = 0; i < n && tok < 0; i++) {
-                c += cands[i].p;
-                if (u < c) tok = cands[i].i;
-            }
-            if (tok < 0) tok = cands[0].i;
         }
     }
     *logp = (x[tok] - mx) * invT - logZ;
@@ -150,14 +193,16 @@ rlhf_status cpu_sample(const rlhf_backend *be, int32_t *tokens, float *logp, flo
                         V, (double)temperature, top_k, (double)top_p);
     float *scratch;
     int nt;
-    /* per thread: probs (V floats) + candidates (V x 8 bytes) */
-    RLHF_TRY(cpu_scratch(&scratch, &nt, 3 * (int64_t)V));
+    /* per thread: probs (V floats), candidates (V x 8 bytes), histogram (HBINS doubles) */
+    const int64_t per = 3 * (int64_t)V + 2 * HBINS;
+    RLHF_TRY(cpu_scratch(&scratch, &nt, per));
 #pragma omp parallel for schedule(static) if (n > 1 && (int64_t)n * V >= CPU_PAR_MIN)
     for (int32_t r = 0; r < n; r++) {
-        float *probs = scratch + (int64_t)omp_get_thread_num() * 3 * V;
+        float *probs = scratch + (int64_t)omp_get_thread_num() * per;
         cand *cands = (cand *)(probs + V);
+        double *hist = (double *)(probs + 3 * (int64_t)V);
         tokens[r] = pick_row(logits + (int64_t)r * V, V, temperature, top_k, top_p, &rng[r], probs,
-                             cands, &logp[r]);
+                             cands, hist, &logp[r]);
     }
     rlhf_free(scratch);
     return RLHF_OK;
