@@ -16,8 +16,7 @@ if [ "${RLHF_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== sanitizer build (ASan + UBSan) and tests"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRLHF_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs"
-  # OpenMP's runtime keeps thread pools alive at exit: leak reports from it are not ours.
-  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   (cd build-asan && ctest --output-on-failure -j1 -LE slow)
 fi

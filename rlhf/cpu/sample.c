@@ -193,14 +193,16 @@ rlhf_status cpu_sample(const rlhf_backend *be, int32_t *tokens, float *logp, flo
                         V, (double)temperature, top_k, (double)top_p);
     float *scratch;
     int nt;
-    /* per thread: probs (V floats), candidates (V x 8 bytes), histogram (HBINS doubles) */
-    const int64_t per = 3 * (int64_t)V + 2 * HBINS;
+    /* per thread, 64-byte aligned: histogram (HBINS doubles), candidates (V x 8 bytes), probs
+     * (V floats) */
+    const int64_t per = (2 * HBINS + 3 * (int64_t)V + 15) & ~(int64_t)15;
     RLHF_TRY(cpu_scratch(&scratch, &nt, per));
 #pragma omp parallel for schedule(static) if (n > 1 && (int64_t)n * V >= CPU_PAR_MIN)
     for (int32_t r = 0; r < n; r++) {
-        float *probs = scratch + (int64_t)omp_get_thread_num() * per;
-        cand *cands = (cand *)(probs + V);
-        double *hist = (double *)(probs + 3 * (int64_t)V);
+        float *base = scratch + (int64_t)omp_get_thread_num() * per;
+        double *hist = (double *)base;
+        cand *cands = (cand *)(base + 2 * HBINS);
+        float *probs = base + 2 * HBINS + 2 * (int64_t)V;
         tokens[r] = pick_row(logits + (int64_t)r * V, V, temperature, top_k, top_p, &rng[r], probs,
                              cands, hist, &logp[r]);
     }
