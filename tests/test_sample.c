@@ -54,6 +54,8 @@ static void check_distribution(const char *what, int V, float T, int top_k, floa
     rlhf_rng_seed(&gen, (uint64_t)V * 31 + top_k, 3);
     for (int i = 0; i < V; i++) base[i] = spread * rlhf_rng_normal(&gen);
     base[V / 2] = base[1]; /* a tie */
+    if (spread == 0) /* three levels, V/3 exact ties each: the index order decides the boundary */
+        for (int i = 0; i < V; i++) base[i] = 0.1f * (float)(i % 3);
     static int keep[VMAX];
     static double expect[VMAX];
     keep_set(base, V, T, top_k, top_p, keep, expect);
@@ -157,5 +159,6 @@ int main(void) {
     check_distribution("near-uniform, top-p 0.9", 500, 1.0f, 0, 0.9f, 0.05f);
     check_distribution("near-uniform, top-p 0.3", 700, 1.0f, 0, 0.3f, 0.01f);
     check_distribution("peaked, top-p 0.9", 600, 1.0f, 0, 0.9f, 4.0f);
+    check_distribution("exact ties, top-p 0.5", 300, 1.0f, 0, 0.5f, 0.0f);
     TEST_MAIN_END();
 }

@@ -66,53 +66,83 @@ static int32_t nucleus(cand *c, int32_t n, double target) {
     return lo < n ? lo + 1 : n;
 }
 
-/* Top-p alone over all V probabilities, in two passes and without sorting: a histogram of the
- * mass by the top bits of each probability's float encoding (monotone in the value) finds the
- * bin where the best-first cumulative mass crosses target; only that bin's members are sorted.
- * Then draws u in [0, kept mass) walking the kept tokens in index order. hist has HBINS doubles,
- * cands V entries. */
-enum { HSHIFT = 20, HBINS = 1 << (32 - HSHIFT) };
+/* Top-p alone over all V probabilities, without sorting: a radix select on mass. The float
+ * encoding of a probability is monotone in its value, so a histogram of mass by its top 12 bits
+ * finds the bin where the best-first cumulative mass crosses target; that bin's members are
+ * gathered and narrowed the same way by the next 10 bits, then the last 10 (near-uniform rows put
+ * most of V in one top-level bin), and only what is left is ordered by selection. The kept set is
+ * the best-first prefix ending at its worst member `last`; u in [0, kept mass) is then drawn
+ * walking the kept tokens in index order. hist has HBINS doubles, cands V entries. */
+enum { HBINS = 1 << 12 };
 
 static int32_t nucleus_draw(const float *restrict probs, int32_t V, double target, rlhf_rng *rng,
                             double *hist, cand *cands) {
-    memset(hist, 0, sizeof(double) * HBINS);
-    for (int32_t i = 0; i < V; i++) {
-        uint32_t b;
-        memcpy(&b, &probs[i], 4);
-        hist[b >> HSHIFT] += probs[i];
+    static const int shift[3] = {20, 10, 0}, width[3] = {12, 10, 10};
+    int32_t n = V;
+    double acc = 0; /* mass of everything strictly better than the current bin */
+    int lev = 0;
+    for (; lev < 3 && n > 64; lev++) {
+        const uint32_t mask = (1u << width[lev]) - 1;
+        const int32_t nb = 1 << width[lev];
+        memset(hist, 0, sizeof(double) * (size_t)nb);
+        if (lev == 0) {
+            for (int32_t i = 0; i < V; i++) {
+                uint32_t b;
+                memcpy(&b, &probs[i], 4);
+                hist[b >> shift[0]] += probs[i];
+            }
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                uint32_t b;
+                memcpy(&b, &cands[i].p, 4);
+                hist[(b >> shift[lev]) & mask] += cands[i].p;
+            }
+        }
+        int32_t bin = nb - 1;
+        for (; bin > 0; bin--) {
+            if (acc + hist[bin] >= target) break;
+            acc += hist[bin];
+        }
+        int32_t m = 0;
+        if (lev == 0) {
+            for (int32_t i = 0; i < V; i++) {
+                uint32_t b;
+                memcpy(&b, &probs[i], 4);
+                if ((int32_t)(b >> shift[0]) == bin) cands[m++] = (cand){probs[i], i};
+            }
+        } else {
+            for (int32_t i = 0; i < n; i++) {
+                uint32_t b;
+                memcpy(&b, &cands[i].p, 4);
+                if ((int32_t)((b >> shift[lev]) & mask) == bin) cands[m++] = cands[i];
+            }
+        }
+        n = m;
     }
-    double acc = 0;
-    int32_t bin = HBINS - 1;
-    for (; bin > 0; bin--) {
-        if (acc + hist[bin] >= target) break;
-        acc += hist[bin];
+    if (lev == 0) /* small V: no histogram pass ran */
+        for (int32_t i = 0; i < V; i++) cands[i] = (cand){probs[i], i};
+    const int32_t k = n > 0 ? nucleus(cands, n, target - acc) : 0;
+    if (k == 0) { /* rounding left the boundary bin empty: keep the single best token */
+        int32_t best = 0;
+        for (int32_t i = 1; i < V; i++)
+            if (probs[i] > probs[best]) best = i;
+        return best;
     }
-    int32_t n = 0;
-    for (int32_t i = 0; i < V; i++) {
-        uint32_t b;
-        memcpy(&b, &probs[i], 4);
-        if ((int32_t)(b >> HSHIFT) == bin) cands[n++] = (cand){probs[i], i};
+    cand last = cands[0]; /* the worst kept token */
+    double kept = acc + cands[0].p;
+    for (int32_t i = 1; i < k; i++) {
+        if (better(last, cands[i])) last = cands[i];
+        kept += cands[i].p;
     }
-    int32_t k = n > 0 ? nucleus(cands, n, target - acc) : 0;
-    cand last = {0, 0}; /* the worst kept member of the boundary bin */
-    for (int32_t i = 0; i < k; i++) {
-        if (i == 0 || better(last, cands[i])) last = cands[i];
-        acc += cands[i].p;
-    }
-    double u = (double)rlhf_rng_uniform(rng) * acc, c = 0;
-    int32_t tok = -1, any = -1;
-    for (int32_t i = 0; i < V && tok < 0; i++) {
-        uint32_t b;
-        memcpy(&b, &probs[i], 4);
-        int32_t key = (int32_t)(b >> HSHIFT);
-        cand ci = {probs[i], i};
-        if (key > bin || (key == bin && k > 0 && !better(last, ci))) {
+    double u = (double)rlhf_rng_uniform(rng) * kept, c = 0;
+    int32_t any = last.i;
+    for (int32_t i = 0; i < V; i++)
+        if (!better(last, (cand){probs[i], i})) {
             any = i;
             c += probs[i];
-            if (u < c) tok = i;
+            if (u < c) return i;
         }
-    }
-    return tok >= 0 ? tok : any;
+    return any;
 }
 
 static int32_t pick_row(const float *restrict x, int32_t V, float temperature, int32_t top_k,
