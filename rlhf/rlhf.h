@@ -254,6 +254,119 @@ rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, con
 rlhf_status rlhf_model_load_llama2c(rlhf_model **out, const char *path, const rlhf_backend *be,
                                     bool trainable, int32_t max_B, int32_t max_T);
 
+/* ---- safetensors files ------------------------------------------------------------------------------ */
+
+/* Element types of a safetensors file. F32, F16, BF16 and F64 convert to fp32 on read;
+ * RLHF_DTYPE_OTHER is any other type the format defines (integers, bool, fp8): such a tensor is
+ * accepted in a file but cannot be read as floats. Writes are F32 or BF16 (round to nearest even). */
+typedef enum rlhf_dtype {
+    RLHF_DTYPE_F32 = 0,
+    RLHF_DTYPE_BF16,
+    RLHF_DTYPE_F16,
+    RLHF_DTYPE_F64,
+    RLHF_DTYPE_OTHER,
+} rlhf_dtype;
+const char *rlhf_dtype_name(rlhf_dtype d); /* "F32", "BF16", ...; cannot fail */
+
+#define RLHF_ST_MAX_DIMS 8
+
+/* One tensor of a safetensors header. */
+typedef struct rlhf_st_tensor {
+    const char *name;
+    rlhf_dtype dtype;
+    const char *dtype_name;          /* as in the file ("F32", "I64", ...) */
+    int32_t ndim;                    /* 0 for a scalar */
+    int64_t shape[RLHF_ST_MAX_DIMS];
+    int64_t numel;
+    int64_t begin, end;              /* byte range in the data area (after the header) */
+} rlhf_st_tensor;
+
+/* An open safetensors file: 8-byte little-endian header length N, N bytes of JSON header
+ * {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__": {str: str}},
+ * then the data area. Open validates everything before returning: header length against the file
+ * size, JSON syntax, unique names, known dtypes, shapes, every offset pair inside the data area
+ * and equal to numel x element size, no two tensors overlapping. Any violation is
+ * RLHF_ERR_FORMAT naming the file (and the tensor). */
+typedef struct rlhf_safetensors rlhf_safetensors;
+rlhf_status rlhf_safetensors_open(rlhf_safetensors **out, const char *path);
+void rlhf_safetensors_close(rlhf_safetensors *f);
+const char *rlhf_safetensors_path(const rlhf_safetensors *f);
+int32_t rlhf_safetensors_count(const rlhf_safetensors *f);
+/* Tensor i (0 <= i < count), in the order of the header. */
+const rlhf_st_tensor *rlhf_safetensors_tensor(const rlhf_safetensors *f, int32_t i);
+/* The tensor named name, or NULL. */
+const rlhf_st_tensor *rlhf_safetensors_find(const rlhf_safetensors *f, const char *name);
+/* A __metadata__ value, or NULL when absent. */
+const char *rlhf_safetensors_metadata(const rlhf_safetensors *f, const char *key);
+/* Reads tensor t (from this file) converted to fp32 into dst (t->numel floats).
+ * RLHF_ERR_UNSUPPORTED for RLHF_DTYPE_OTHER, RLHF_ERR_IO on read errors or a file that shrank. */
+rlhf_status rlhf_safetensors_read_f32(const rlhf_safetensors *f, const rlhf_st_tensor *t,
+                                      float *dst);
+
+/* A tensor to write: numel = product of shape; data holds numel fp32 values. */
+typedef struct rlhf_st_write_tensor {
+    const char *name;
+    int32_t ndim;
+    int64_t shape[RLHF_ST_MAX_DIMS];
+    const float *data;
+} rlhf_st_write_tensor;
+/* Writes n tensors as dtype (F32 or BF16) in the given order, with __metadata__ from the
+ * NULL-terminated key, value list meta (may be NULL). Written to a temporary file beside path,
+ * fsync'ed, renamed over path. Duplicate or empty names are RLHF_ERR_ARG. */
+rlhf_status rlhf_safetensors_write(const char *path, const rlhf_st_write_tensor *t, int32_t n,
+                                   rlhf_dtype dtype, const char *const *meta);
+/* Bytes of the data area such a write produces for numel values of dtype. Cannot fail. */
+int64_t rlhf_dtype_size(rlhf_dtype d);
+
+/* fp32 <-> bf16 / f16 conversions (round to nearest even; NaN stays NaN). Cannot fail. */
+uint16_t rlhf_f32_to_bf16(float x);
+float rlhf_bf16_to_f32(uint16_t h);
+float rlhf_f16_to_f32(uint16_t h);
+
+/* ---- Hugging Face Llama checkpoints ------------------------------------------------------------- */
+
+/* A Hugging Face model directory as transformers' save_pretrained writes it: config.json
+ * (LlamaConfig, "model_type": "llama") plus model.safetensors or the shards
+ * model-0000N-of-0000M.safetensors with model.safetensors.index.json. Tensor names are those of
+ * rlhf_param_table() with %d the layer. An LM model is LlamaForCausalLM (lm_head.weight absent
+ * when tie_word_embeddings); a scalar-head model is LlamaForSequenceClassification with
+ * num_labels 1, its head score.weight (1, C).
+ * HF's q_proj/k_proj rows are permuted relative to our interleaved RoPE layout: within each head
+ * of HS rows, HF row j*HS/2 + i holds our row 2i + j (transformers' convert_llama_weights_to_hf
+ * `permute`); write applies it, read undoes it. */
+typedef struct rlhf_hf_info {
+    int32_t n_shards; /* 0: a single model.safetensors */
+    rlhf_dtype dtype; /* of the weights; RLHF_DTYPE_OTHER when they mix types */
+    int64_t bytes;    /* of all weight data */
+} rlhf_hf_info;
+
+/* Reads config.json and the weights of dir. Fills *c (trainable false) and, when params is not
+ * NULL, a newly allocated buffer of P floats in table order (rlhf_free); with params NULL only the
+ * config and every tensor's name, type and shape are checked. info may be NULL.
+ * RLHF_ERR_FORMAT naming the file (and tensor or field) for a bad config, a missing or
+ * unexpected tensor, a shape that disagrees with the config, a bad index or safetensors file;
+ * RLHF_ERR_IO for missing files; RLHF_ERR_UNSUPPORTED for features we do not implement
+ * (rope_scaling, biases, other model types, num_labels != 1). */
+rlhf_status rlhf_hf_read(const char *dir, rlhf_model_config *c, float **params,
+                         rlhf_hf_info *info);
+/* Writes the model (c, params in table order) as dtype (F32 or BF16) into dir: one
+ * model.safetensors, or shards of at most shard_bytes of tensor data each (a tensor larger than
+ * that gets a shard of its own) plus the index when the weights exceed shard_bytes
+ * (shard_bytes <= 0: never shard). Everything is written into DIR.tmp-XXXXXX, fsync'ed, and that
+ * directory renamed to dir. An existing non-empty dir is RLHF_ERR_ARG unless overwrite, which
+ * replaces it (only when it holds plain files). */
+rlhf_status rlhf_hf_write(const char *dir, const rlhf_model_config *c, const float *params,
+                          rlhf_dtype dtype, int64_t shard_bytes, bool overwrite);
+/* True when path is a directory holding config.json. Cannot fail. */
+bool rlhf_hf_is_dir(const char *path);
+
+/* Any checkpoint: a Hugging Face directory (rlhf_hf_read) or a llama2.c .bin file
+ * (rlhf_llama2c_read), chosen by what path is. Same contract as those. */
+rlhf_status rlhf_checkpoint_read(const char *path, rlhf_model_config *c, float **params);
+/* Convenience: read any checkpoint and create a model on be (max_T 0 = seq_len). */
+rlhf_status rlhf_model_load(rlhf_model **out, const char *path, const rlhf_backend *be,
+                            bool trainable, int32_t max_B, int32_t max_T);
+
 /* ---- tokenizer --------------------------------------------------------------------------------------- */
 
 typedef struct rlhf_tokenizer rlhf_tokenizer;

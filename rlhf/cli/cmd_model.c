@@ -1,8 +1,9 @@
-/* cmd_model.c: `rlhf model init` (random llama2.c checkpoint) and `rlhf model info` (config and
- * tensor table of a checkpoint). */
+/* cmd_model.c: `rlhf model init` (random llama2.c checkpoint) and `rlhf model info` (config,
+ * tensor table and memory per role of a llama2.c or Hugging Face checkpoint). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -94,12 +95,43 @@ static const char *peek_format(const char *path, char *buf, size_t cap) {
     return buf;
 }
 
+/* "1.23 MiB" etc. into buf. */
+static const char *fmt_bytes(double b, char *buf, size_t cap) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024.0 && u < 4) {
+        b /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+    return buf;
+}
+
+/* One memory line: params (+ grads + Adam m, v when trainable), fp32. */
+static void print_role(const char *role, const rlhf_model_config *base, rlhf_head head,
+                       bool trainable) {
+    rlhf_model_config c = *base;
+    c.head = head;
+    if (head == RLHF_HEAD_LM && base->head != RLHF_HEAD_LM) c.tied_head = false;
+    rlhf_param_info t[RLHF_P_COUNT];
+    const double pb = 4.0 * (double)rlhf_param_table(&c, t);
+    char a[32], b[32], d[32], e[32];
+    if (trainable)
+        printf("  %-34s params %s + grads %s + Adam m,v %s = %s\n", role, fmt_bytes(pb, a, sizeof a),
+               fmt_bytes(pb, b, sizeof b), fmt_bytes(2 * pb, d, sizeof d),
+               fmt_bytes(4 * pb, e, sizeof e));
+    else
+        printf("  %-34s params %s\n", role, fmt_bytes(pb, a, sizeof a));
+}
+
 int cmd_model_info(int argc, char **argv) {
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {CLI_COMMON_OPTS(&com), {0}};
-    cli_spec spec = {"model info", "M.bin",
-                     "Prints a llama2.c checkpoint's format, config, parameter count and one line\n"
-                     "per tensor (Hugging Face name, shape, element count).",
+    cli_spec spec = {"model info", "M",
+                     "Prints a checkpoint's format, config, parameter count, one line per tensor\n"
+                     "(Hugging Face name, shape, element count) and the memory each role of the\n"
+                     "recipe needs for it. M is a llama2.c .bin file or a Hugging Face directory\n"
+                     "(whose tensors are validated, not loaded).",
                      opts, 1, 1};
     char *pos[1];
     int n_pos;
@@ -110,13 +142,33 @@ int cmd_model_info(int argc, char **argv) {
     float *params = NULL;
     rlhf_model_config c;
     rlhf_status st;
+    char fmt[128];
     RLHF_TRY_GOTO(st, cli_setup(&com, NULL), fail);
-    RLHF_TRY_GOTO(st, rlhf_llama2c_read(path, &c, &params), fail);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        rlhf_hf_info info;
+        RLHF_TRY_GOTO(st, rlhf_hf_read(path, &c, NULL, &info), fail);
+        char sz[32];
+        if (info.n_shards)
+            snprintf(fmt, sizeof fmt, "Hugging Face %s, %d shards + index, %s %s",
+                     c.head == RLHF_HEAD_SCALAR ? "LlamaForSequenceClassification"
+                                                : "LlamaForCausalLM",
+                     (int)info.n_shards, rlhf_dtype_name(info.dtype),
+                     fmt_bytes((double)info.bytes, sz, sizeof sz));
+        else
+            snprintf(fmt, sizeof fmt, "Hugging Face %s, model.safetensors, %s %s",
+                     c.head == RLHF_HEAD_SCALAR ? "LlamaForSequenceClassification"
+                                                : "LlamaForCausalLM",
+                     rlhf_dtype_name(info.dtype), fmt_bytes((double)info.bytes, sz, sizeof sz));
+    } else {
+        RLHF_TRY_GOTO(st, rlhf_llama2c_read(path, &c, &params), fail);
+        char v[64];
+        snprintf(fmt, sizeof fmt, "llama2.c %s", peek_format(path, v, sizeof v));
+    }
     rlhf_param_info t[RLHF_P_COUNT];
     int64_t P = rlhf_param_table(&c, t);
-    char fmt[64];
     printf("file:       %s\n", path);
-    printf("format:     llama2.c %s\n", peek_format(path, fmt, sizeof fmt));
+    printf("format:     %s\n", fmt);
     printf("config:     ");
     cli_print_config(stdout, &c);
     printf("parameters: %" PRId64 " (%.2f MB fp32)\n", P, (double)P * 4.0 / 1e6);
@@ -133,13 +185,18 @@ int cmd_model_info(int argc, char **argv) {
                      t[i].rows, t[i].cols);
         else if (t[i].per_layer)
             snprintf(shape, sizeof shape, "(%d, %" PRId64 ")", (int)c.n_layer, t[i].rows);
-        else if (t[i].cols > 1)
+        else if (t[i].cols > 1 || i == RLHF_P_HEAD)
             snprintf(shape, sizeof shape, "(%" PRId64 ", %" PRId64 ")", t[i].rows, t[i].cols);
         else
             snprintf(shape, sizeof shape, "(%" PRId64 ")", t[i].rows);
         printf("%-48s %-20s %12" PRId64 "\n", name, shape, t[i].numel);
     }
     printf("%-48s %-20s %12" PRId64 "\n", "total", "", P);
+    printf("\nmemory per role (fp32; activations and KV cache excluded: they grow with batch x "
+           "length):\n");
+    print_role("policy (trainable, LM head)", &c, RLHF_HEAD_LM, true);
+    print_role("reference (frozen, LM head)", &c, RLHF_HEAD_LM, false);
+    print_role("reward / value (trainable, scalar)", &c, RLHF_HEAD_SCALAR, true);
     rc = CLI_EXIT_OK;
     goto done;
 fail:

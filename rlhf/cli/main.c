@@ -16,6 +16,8 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    {"convert", "convert a checkpoint between llama2.c .bin and Hugging Face directories",
+     cmd_convert},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
