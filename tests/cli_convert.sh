@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# cli_convert.sh: acceptance checks of `rlhf convert` and `rlhf model info` on Hugging Face dirs.
+#
+#   cli-conv-01  `rlhf convert --help` exits 0 and lists its options
+#   cli-conv-02  usage errors exit 2 (missing OUT, bad --dtype, bad --shard-size, bf16 to .bin,
+#                --shard-size to .bin)
+#   cli-conv-03  a random GQA model (rlhf model init): .bin -> HF -> .bin is byte-identical; HF ->
+#                HF re-typed to bf16 and sharded writes shards + index and converts back to a .bin
+#                of the same size
+#   cli-conv-04  `rlhf model info` on HF dirs: format, config, parameter count, memory per role
+#   cli-conv-05  an existing OUT is refused (exit 1) unless --force; no temporary dirs left
+#   cli-conv-06  corrupt inputs exit 1 naming the file: truncated model.safetensors, config.json
+#                without hidden_size, index naming a missing shard, absent input
+#   cli-conv-07  ../shared/models/stories260K.bin -> HF -> .bin: identical to the original in the
+#                header and every weight byte, and to a direct .bin -> .bin rewrite in every byte
+#
+# Environment: RLHF_BIN (the program), RLHF_SHARED (../shared), RLHF_SRC (the checkout).
+# Exit status: 0 all passed, 1 a check failed, 77 when stories260K.bin is missing (after the other
+# checks passed).
+set -u
+
+SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+BIN=${RLHF_BIN:-$SRC/build/rlhf}
+SHARED=${RLHF_SHARED:-$SRC/../shared}
+STORIES=$SHARED/models/stories260K.bin
+
+if [ ! -x "$BIN" ]; then
+    echo "FAIL: the program $BIN is not built (set RLHF_BIN)"
+    exit 1
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+pass() { echo "ok   $1"; }
+fail() {
+    echo "FAIL $1"
+    failures=$((failures + 1))
+}
+run() {
+    local out=$1 err=$2
+    shift 2
+    "$BIN" "$@" >"$out" 2>"$err"
+}
+
+# ---- cli-conv-01 ------------------------------------------------------------------------------------
+echo "# cli-conv-01: help"
+run "$TMP/out" "$TMP/err" convert --help
+rc=$?
+if [ $rc -eq 0 ]; then pass "convert --help -> 0"; else fail "convert --help -> $rc"; fi
+for opt in --to --dtype --shard-size --llama2c-version --force; do
+    if grep -q -- "$opt" "$TMP/out"; then pass "convert --help lists $opt"; else fail "convert --help lacks $opt"; fi
+done
+run "$TMP/out" "$TMP/err" --help
+if grep -q "convert" "$TMP/out"; then pass "rlhf --help lists convert"; else fail "rlhf --help lacks convert"; fi
+
+# ---- cli-conv-02 ------------------------------------------------------------------------------------
+echo "# cli-conv-02: usage errors exit 2"
+usage() {
+    local what=$1
+    shift
+    run "$TMP/out" "$TMP/err" "$@"
+    local rc=$?
+    if [ $rc -eq 2 ] && grep -q "usage: rlhf convert" "$TMP/err"; then pass "$what -> 2"; else fail "$what: exit $rc, want 2"; fi
+}
+usage "no OUT" convert in.bin
+usage "--dtype f16" convert in.bin outdir --dtype f16
+usage "--shard-size abc" convert in.bin outdir --shard-size abc
+usage "--shard-size 5XB" convert in.bin outdir --shard-size 5XB
+usage "--dtype bf16 to a .bin" convert in.bin out.bin --dtype bf16
+usage "--shard-size to a .bin" convert in.bin out.bin --shard-size 1MB
+usage "--to xyz" convert in.bin out --to xyz
+
+# ---- cli-conv-03 ------------------------------------------------------------------------------------
+echo "# cli-conv-03: random model round trips"
+M=$TMP/rand.bin
+if run "$TMP/out" "$TMP/err" model init --out "$M" --dim 64 --hidden 96 --layers 2 --heads 4 \
+    --kv-heads 2 --vocab 100 --seq 32 --seed 3; then pass "model init"; else fail "model init: $(cat "$TMP/err")"; fi
+if run "$TMP/out" "$TMP/err" convert "$M" "$TMP/rand_hf"; then
+    pass "convert .bin -> HF"
+else
+    fail "convert .bin -> HF: $(cat "$TMP/err")"
+fi
+if [ -f "$TMP/rand_hf/config.json" ] && [ -f "$TMP/rand_hf/model.safetensors" ]; then
+    pass "HF dir holds config.json and model.safetensors"
+else
+    fail "HF dir contents: $(ls "$TMP/rand_hf" 2>&1)"
+fi
+if grep -q '"LlamaForCausalLM"' "$TMP/rand_hf/config.json" && grep -q '"num_key_value_heads": 2' "$TMP/rand_hf/config.json"; then
+    pass "config.json names LlamaForCausalLM, 2 kv heads"
+else
+    fail "config.json: $(cat "$TMP/rand_hf/config.json")"
+fi
+run "$TMP/out" "$TMP/err" convert "$TMP/rand_hf" "$TMP/rand_back.bin"
+if cmp -s "$M" "$TMP/rand_back.bin"; then pass ".bin -> HF -> .bin byte-identical"; else fail ".bin -> HF -> .bin differs"; fi
+if run "$TMP/out" "$TMP/err" convert "$TMP/rand_hf" "$TMP/rand_bf16" --dtype bf16 --shard-size 20KB; then
+    pass "HF -> HF bf16, sharded"
+else
+    fail "HF -> HF bf16: $(cat "$TMP/err")"
+fi
+nshards=$(ls "$TMP/rand_bf16" 2>/dev/null | grep -c '^model-.*-of-.*\.safetensors$')
+if [ "$nshards" -gt 1 ] && [ -f "$TMP/rand_bf16/model.safetensors.index.json" ] && grep -q '"torch_dtype": "bfloat16"' "$TMP/rand_bf16/config.json"; then
+    pass "$nshards shards + index, torch_dtype bfloat16"
+else
+    fail "sharded bf16 dir: $(ls "$TMP/rand_bf16" 2>&1)"
+fi
+run "$TMP/out" "$TMP/err" convert "$TMP/rand_bf16" "$TMP/rand_bf16.bin"
+if [ -f "$TMP/rand_bf16.bin" ] && [ "$(stat -c %s "$TMP/rand_bf16.bin")" = "$(stat -c %s "$M")" ]; then
+    pass "bf16 shards -> .bin"
+else
+    fail "bf16 shards -> .bin: $(cat "$TMP/err")"
+fi
+
+# ---- cli-conv-04 ------------------------------------------------------------------------------------
+echo "# cli-conv-04: model info on HF dirs"
+if run "$TMP/out" "$TMP/err" model info "$TMP/rand_hf"; then pass "model info HF -> 0"; else fail "model info HF: $(cat "$TMP/err")"; fi
+run "$TMP/bin_info" "$TMP/err" model info "$M"
+P=$(sed -n 's/^parameters: \([0-9]*\).*/\1/p' "$TMP/bin_info")
+for pat in "format: *Hugging Face LlamaForCausalLM, model.safetensors, F32" "kv-heads 2" \
+    "^parameters: $P " "policy (trainable, LM head) .*Adam m,v" "reference (frozen, LM head) *params" \
+    "reward / value (trainable, scalar) .*Adam m,v" "model.layers.\*.self_attn.k_proj.weight *(2, 32, 64)"; do
+    if [ -n "$P" ] && grep -q -- "$pat" "$TMP/out"; then pass "model info shows '$pat'"; else fail "model info lacks '$pat'"; fi
+done
+run "$TMP/out" "$TMP/err" model info "$TMP/rand_bf16"
+if grep -q "shards + index, BF16" "$TMP/out"; then pass "model info on the sharded bf16 dir"; else fail "model info bf16: $(head -3 "$TMP/out") $(cat "$TMP/err")"; fi
+if grep -q "memory per role" "$TMP/bin_info"; then pass "model info on a .bin shows memory per role"; else fail "no memory lines for a .bin"; fi
+
+# ---- cli-conv-05 ------------------------------------------------------------------------------------
+echo "# cli-conv-05: existing OUT"
+run "$TMP/out" "$TMP/err" convert "$M" "$TMP/rand_hf" --dtype bf16
+rc=$?
+if [ $rc -eq 1 ] && grep -q "not empty" "$TMP/err"; then pass "existing dir refused"; else fail "existing dir: exit $rc $(cat "$TMP/err")"; fi
+if grep -q '"torch_dtype": "float32"' "$TMP/rand_hf/config.json"; then pass "refused dir untouched"; else fail "refused dir changed"; fi
+run "$TMP/out" "$TMP/err" convert "$M" "$TMP/rand_back.bin"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "exists" "$TMP/err"; then pass "existing .bin refused"; else fail "existing .bin: exit $rc"; fi
+if run "$TMP/out" "$TMP/err" convert "$M" "$TMP/rand_hf" --dtype bf16 --force && grep -q '"torch_dtype": "bfloat16"' "$TMP/rand_hf/config.json"; then
+    pass "--force replaces the dir"
+else
+    fail "--force: $(cat "$TMP/err")"
+fi
+if ls "$TMP" | grep -q -e '\.tmp-' -e '\.old-'; then fail "temporary entries left: $(ls "$TMP")"; else pass "no temporary entries left"; fi
+
+# ---- cli-conv-06 ------------------------------------------------------------------------------------
+echo "# cli-conv-06: corrupt inputs"
+bad() {
+    local what=$1 needle=$2
+    shift 2
+    run "$TMP/out" "$TMP/err" "$@"
+    local rc=$?
+    if [ $rc -eq 1 ] && grep -q -- "$needle" "$TMP/err"; then pass "$what -> 1 naming $needle"; else fail "$what: exit $rc, stderr: $(cat "$TMP/err")"; fi
+}
+cp -r "$TMP/rand_bf16" "$TMP/c1"
+f=$(ls "$TMP/c1" | grep '^model-' | head -1)
+head -c 100 "$TMP/c1/$f" >"$TMP/c1/$f.cut" && mv "$TMP/c1/$f.cut" "$TMP/c1/$f"
+bad "truncated shard" "$f" convert "$TMP/c1" "$TMP/c1_out"
+bad "truncated shard (model info)" "$f" model info "$TMP/c1"
+cp -r "$TMP/rand_bf16" "$TMP/c2"
+sed -i '/"hidden_size"/d' "$TMP/c2/config.json"
+bad "config.json without hidden_size" "hidden_size" convert "$TMP/c2" "$TMP/c2_out"
+cp -r "$TMP/rand_bf16" "$TMP/c3"
+rm "$TMP/c3/$f"
+bad "index naming a missing shard" "$f" convert "$TMP/c3" "$TMP/c3_out"
+bad "absent input" "$TMP/nothing" convert "$TMP/nothing" "$TMP/c4_out"
+if ls "$TMP" | grep -q -e '_out'; then fail "a failed convert left output: $(ls "$TMP")"; else pass "failed converts leave no output"; fi
+
+# ---- cli-conv-07 ------------------------------------------------------------------------------------
+if [ $failures -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+if [ ! -f "$STORIES" ]; then
+    echo "SKIP: $STORIES not found (set RLHF_SHARED); cli-conv-07 not run"
+    exit 77
+fi
+echo "# cli-conv-07: stories260K.bin"
+run "$TMP/out" "$TMP/err" convert "$STORIES" "$TMP/st_hf" || fail "convert stories260K: $(cat "$TMP/err")"
+run "$TMP/out" "$TMP/err" convert "$TMP/st_hf" "$TMP/st_back.bin" || fail "convert back: $(cat "$TMP/err")"
+run "$TMP/out" "$TMP/err" convert "$STORIES" "$TMP/st_direct.bin" || fail "direct rewrite: $(cat "$TMP/err")"
+if cmp -s "$TMP/st_back.bin" "$TMP/st_direct.bin"; then pass "llama2.c -> HF -> llama2.c equals a direct rewrite"; else fail "llama2.c -> HF -> llama2.c differs from a direct rewrite"; fi
+# header (28 bytes) + 260032 fp32 weights; llama2.c's RoPE tables follow and are recomputed
+wbytes=$((28 + 4 * 260032))
+if cmp -s -n $wbytes "$TMP/st_back.bin" "$STORIES" && [ "$(stat -c %s "$TMP/st_back.bin")" = "$(stat -c %s "$STORIES")" ]; then
+    pass "header and all weight bytes identical to the original"
+else
+    fail "stories260K round trip differs from the original before the RoPE tables"
+fi
+run "$TMP/out" "$TMP/err" model info "$TMP/st_hf"
+if grep -q "^parameters: 260032 " "$TMP/out" && grep -q "kv-heads 4" "$TMP/out" && grep -q "(tied)" "$TMP/out"; then
+    pass "model info stories260K HF: 260032 parameters, GQA, tied"
+else
+    fail "model info stories260K HF: $(head -5 "$TMP/out")"
+fi
+
+if [ $failures -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+echo "all checks passed"
+exit 0
