@@ -52,11 +52,11 @@
 /* One HF tensor: a layer slice of a parameter table entry. */
 typedef struct hf_tensor {
     char name[96];
-    int32_t ndim;        /* 1 (rows,) or 2 (rows, cols) */
+    int32_t ndim; /* 1 (rows,) or 2 (rows, cols) */
     int64_t rows, cols;
-    int64_t offset;      /* floats from the start of the parameter buffer */
+    int64_t offset; /* floats from the start of the parameter buffer */
     int64_t numel;
-    int32_t perm_heads;  /* > 0: RoPE row permutation over this many heads (q_proj, k_proj) */
+    int32_t perm_heads; /* > 0: RoPE row permutation over this many heads (q_proj, k_proj) */
 } hf_tensor;
 
 /* Fills t (capacity RLHF_P_COUNT * L + 3 at most) in the order transformers' state_dict uses;
@@ -64,9 +64,9 @@ typedef struct hf_tensor {
 static int32_t hf_tensor_list(const rlhf_model_config *c, hf_tensor *t) {
     rlhf_param_info p[RLHF_P_COUNT];
     rlhf_param_table(c, p);
-    static const int layer_order[] = {RLHF_P_WQ, RLHF_P_WK, RLHF_P_WV,        RLHF_P_WO,
-                                      RLHF_P_W1, RLHF_P_W3, RLHF_P_W2,        RLHF_P_ATTN_NORM,
-                                      RLHF_P_FFN_NORM};
+    static const int layer_order[] = {RLHF_P_WQ, RLHF_P_WK,        RLHF_P_WV,
+                                      RLHF_P_WO, RLHF_P_W1,        RLHF_P_W3,
+                                      RLHF_P_W2, RLHF_P_ATTN_NORM, RLHF_P_FFN_NORM};
     int32_t n = 0;
 #define HF_ADD(id, layer)                                                                          \
     do {                                                                                           \
@@ -77,7 +77,7 @@ static int32_t hf_tensor_list(const rlhf_model_config *c, hf_tensor *t) {
         h->cols = q->cols;                                                                         \
         h->ndim = q->cols > 1 || (id) == RLHF_P_HEAD ? 2 : 1;                                      \
         h->numel = q->rows * q->cols;                                                              \
-        h->offset = q->offset + (int64_t)(layer) * h->numel;                                       \
+        h->offset = q->offset + (int64_t)(layer)*h->numel;                                         \
         h->perm_heads = (id) == RLHF_P_WQ ? c->n_head : (id) == RLHF_P_WK ? c->n_head_kv : 0;      \
     } while (0)
     HF_ADD(RLHF_P_TOK_EMB, 0);
@@ -131,7 +131,8 @@ bool rlhf_hf_is_dir(const char *path) {
     return ok;
 }
 
-/* ---- config.json ------------------------------------------------------------------------------- */
+/* ---- config.json -------------------------------------------------------------------------------
+ */
 
 /* An integer field: required (absent = error) or defaulted; must lie in [1, max]. */
 static rlhf_status cfg_int(const json_t *root, const char *path, const char *key, bool required,
@@ -209,8 +210,9 @@ static rlhf_status hf_config_read(const char *path, rlhf_model_config *c) {
         goto done;
     }
     if (mt && strcmp(json_string_value(mt), "llama") != 0) {
-        st = RLHF_ERR(RLHF_ERR_UNSUPPORTED, "%s: model_type \"%.40s\" is not supported (llama only)",
-                      path, json_string_value(mt));
+        st =
+            RLHF_ERR(RLHF_ERR_UNSUPPORTED, "%s: model_type \"%.40s\" is not supported (llama only)",
+                     path, json_string_value(mt));
         goto done;
     }
     json_t *arch = json_object_get(root, "architectures");
@@ -233,18 +235,20 @@ static rlhf_status hf_config_read(const char *path, rlhf_model_config *c) {
         }
     }
     RLHF_TRY_GOTO(st, cfg_int(root, path, "hidden_size", true, 0, HF_MAX_DIM, &c->dim), done);
-    RLHF_TRY_GOTO(st, cfg_int(root, path, "intermediate_size", true, 0, HF_MAX_HIDDEN,
-                              &c->hidden_dim), done);
-    RLHF_TRY_GOTO(st, cfg_int(root, path, "num_hidden_layers", true, 0, HF_MAX_LAYERS,
-                              &c->n_layer), done);
+    RLHF_TRY_GOTO(
+        st, cfg_int(root, path, "intermediate_size", true, 0, HF_MAX_HIDDEN, &c->hidden_dim), done);
+    RLHF_TRY_GOTO(st, cfg_int(root, path, "num_hidden_layers", true, 0, HF_MAX_LAYERS, &c->n_layer),
+                  done);
     RLHF_TRY_GOTO(st, cfg_int(root, path, "num_attention_heads", true, 0, HF_MAX_DIM, &c->n_head),
                   done);
     RLHF_TRY_GOTO(st, cfg_int(root, path, "vocab_size", true, 0, HF_MAX_VOCAB, &c->vocab_size),
                   done);
-    RLHF_TRY_GOTO(st, cfg_int(root, path, "num_key_value_heads", false, c->n_head, HF_MAX_DIM,
-                              &c->n_head_kv), done);
-    RLHF_TRY_GOTO(st, cfg_int(root, path, "max_position_embeddings", false, 2048, HF_MAX_SEQ,
-                              &c->seq_len), done);
+    RLHF_TRY_GOTO(
+        st, cfg_int(root, path, "num_key_value_heads", false, c->n_head, HF_MAX_DIM, &c->n_head_kv),
+        done);
+    RLHF_TRY_GOTO(
+        st, cfg_int(root, path, "max_position_embeddings", false, 2048, HF_MAX_SEQ, &c->seq_len),
+        done);
     RLHF_TRY_GOTO(st, cfg_num(root, path, "rms_norm_eps", 1e-6, &c->norm_eps), done);
     RLHF_TRY_GOTO(st, cfg_num(root, path, "rope_theta", 10000.0, &c->rope_theta), done);
     RLHF_TRY_GOTO(st, cfg_bool(root, path, "tie_word_embeddings", false, &c->tied_head), done);
@@ -366,7 +370,8 @@ static char *hf_config_text(const rlhf_model_config *c, rlhf_dtype dtype) {
     return text;
 }
 
-/* ---- reading ------------------------------------------------------------------------------------ */
+/* ---- reading ------------------------------------------------------------------------------------
+ */
 
 /* Tensors any loader may meet and that carry nothing we need. */
 static bool ignorable(const char *name, const rlhf_model_config *c) {
@@ -415,9 +420,9 @@ static rlhf_status hf_files_add(hf_files *h, const char *dir, const char *name, 
     char *path = join(dir, name);
     if (!path) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate", dir);
     if (index && !is_file(path)) {
-        rlhf_status st = RLHF_ERR(RLHF_ERR_IO,
-                                  "%s: shard '%s' (holding tensor '%s') does not exist in %s",
-                                  index, name, tensor, dir);
+        rlhf_status st =
+            RLHF_ERR(RLHF_ERR_IO, "%s: shard '%s' (holding tensor '%s') does not exist in %s",
+                     index, name, tensor, dir);
         free(path);
         return st;
     }
@@ -444,8 +449,8 @@ static rlhf_status hf_files_add(hf_files *h, const char *dir, const char *name, 
 
 /* Finds the file holding tensor name: the single file, or the shard the index maps it to.
  * *ti is NULL when the tensor is absent (the caller reports it). */
-static rlhf_status hf_locate(hf_files *h, const char *dir, const char *index_path,
-                             const char *name, int32_t *fi, const rlhf_st_tensor **ti) {
+static rlhf_status hf_locate(hf_files *h, const char *dir, const char *index_path, const char *name,
+                             int32_t *fi, const rlhf_st_tensor **ti) {
     *ti = NULL;
     *fi = 0;
     if (!h->index) {
@@ -458,7 +463,8 @@ static rlhf_status hf_locate(hf_files *h, const char *dir, const char *index_pat
     RLHF_TRY(hf_files_add(h, dir, json_string_value(v), index_path, name, fi));
     *ti = rlhf_safetensors_find(h->f[*fi], name);
     if (!*ti)
-        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: the index maps tensor '%s' to this shard, which lacks it",
+        return RLHF_ERR(RLHF_ERR_FORMAT,
+                        "%s: the index maps tensor '%s' to this shard, which lacks it",
                         rlhf_safetensors_path(h->f[*fi]), name);
     return RLHF_OK;
 }
@@ -478,7 +484,8 @@ static rlhf_status hf_index_read(hf_files *h, const char *path) {
     json_object_foreach(wm, k, v) {
         if (!json_is_string(v) || !plain_name(json_string_value(v)))
             return RLHF_ERR(RLHF_ERR_FORMAT,
-                            "%s: weight_map entry of tensor '%s' is not a plain file name", path, k);
+                            "%s: weight_map entry of tensor '%s' is not a plain file name", path,
+                            k);
     }
     return RLHF_OK;
 }
@@ -606,7 +613,8 @@ rlhf_status rlhf_hf_read(const char *dir, rlhf_model_config *c, float **params,
         json_t *v;
         json_object_foreach(json_object_get(h.index, "weight_map"), k, v) {
             if (!bsearch(&k, expect, (size_t)n, sizeof *expect, cmp_str) && !ignorable(k, c)) {
-                st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: unexpected tensor '%s' in weight_map", index, k);
+                st =
+                    RLHF_ERR(RLHF_ERR_FORMAT, "%s: unexpected tensor '%s' in weight_map", index, k);
                 goto done;
             }
         }
@@ -632,7 +640,8 @@ done:
     return st;
 }
 
-/* ---- writing ------------------------------------------------------------------------------------ */
+/* ---- writing ------------------------------------------------------------------------------------
+ */
 
 /* Writes text to path (a file in a fresh temporary directory), fsync'ed. */
 static rlhf_status write_text(const char *path, const char *text) {
@@ -911,12 +920,12 @@ done:
     return st;
 }
 
-/* ---- any checkpoint --------------------------------------------------------------------------- */
+/* ---- any checkpoint ---------------------------------------------------------------------------
+ */
 
 rlhf_status rlhf_checkpoint_read(const char *path, rlhf_model_config *c, float **params) {
     if (params) *params = NULL;
-    if (!path || !c || !params)
-        return RLHF_ERR(RLHF_ERR_ARG, "checkpoint_read: NULL argument");
+    if (!path || !c || !params) return RLHF_ERR(RLHF_ERR_ARG, "checkpoint_read: NULL argument");
     struct stat sb;
     if (stat(path, &sb) != 0)
         return RLHF_ERR(RLHF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

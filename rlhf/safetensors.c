@@ -44,8 +44,11 @@ struct rlhf_safetensors {
     int64_t data_size;  /* file size - data_start */
     json_t *root;       /* the parsed header; names and metadata point into it */
     int32_t n;
-    rlhf_st_tensor *t;  /* (n) in header order */
-    struct st_name { const char *name; int32_t idx; } *by_name; /* (n) sorted by name */
+    rlhf_st_tensor *t; /* (n) in header order */
+    struct st_name {
+        const char *name;
+        int32_t idx;
+    } * by_name; /* (n) sorted by name */
 };
 
 /* The dtypes the format defines, with their element sizes. */
@@ -54,32 +57,45 @@ static const struct {
     int64_t size;
     rlhf_dtype dtype;
 } dtypes[] = {
-    {"F32", 4, RLHF_DTYPE_F32},    {"BF16", 2, RLHF_DTYPE_BF16},    {"F16", 2, RLHF_DTYPE_F16},
-    {"F64", 8, RLHF_DTYPE_F64},    {"I64", 8, RLHF_DTYPE_OTHER},    {"I32", 4, RLHF_DTYPE_OTHER},
-    {"I16", 2, RLHF_DTYPE_OTHER},  {"I8", 1, RLHF_DTYPE_OTHER},     {"U64", 8, RLHF_DTYPE_OTHER},
-    {"U32", 4, RLHF_DTYPE_OTHER},  {"U16", 2, RLHF_DTYPE_OTHER},    {"U8", 1, RLHF_DTYPE_OTHER},
-    {"BOOL", 1, RLHF_DTYPE_OTHER}, {"F8_E4M3", 1, RLHF_DTYPE_OTHER}, {"F8_E5M2", 1, RLHF_DTYPE_OTHER},
+    {"F32", 4, RLHF_DTYPE_F32},       {"BF16", 2, RLHF_DTYPE_BF16},
+    {"F16", 2, RLHF_DTYPE_F16},       {"F64", 8, RLHF_DTYPE_F64},
+    {"I64", 8, RLHF_DTYPE_OTHER},     {"I32", 4, RLHF_DTYPE_OTHER},
+    {"I16", 2, RLHF_DTYPE_OTHER},     {"I8", 1, RLHF_DTYPE_OTHER},
+    {"U64", 8, RLHF_DTYPE_OTHER},     {"U32", 4, RLHF_DTYPE_OTHER},
+    {"U16", 2, RLHF_DTYPE_OTHER},     {"U8", 1, RLHF_DTYPE_OTHER},
+    {"BOOL", 1, RLHF_DTYPE_OTHER},    {"F8_E4M3", 1, RLHF_DTYPE_OTHER},
+    {"F8_E5M2", 1, RLHF_DTYPE_OTHER},
 };
 #define N_DTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
 const char *rlhf_dtype_name(rlhf_dtype d) {
     switch (d) {
-    case RLHF_DTYPE_F32: return "F32";
-    case RLHF_DTYPE_BF16: return "BF16";
-    case RLHF_DTYPE_F16: return "F16";
-    case RLHF_DTYPE_F64: return "F64";
-    case RLHF_DTYPE_OTHER: return "other";
+    case RLHF_DTYPE_F32:
+        return "F32";
+    case RLHF_DTYPE_BF16:
+        return "BF16";
+    case RLHF_DTYPE_F16:
+        return "F16";
+    case RLHF_DTYPE_F64:
+        return "F64";
+    case RLHF_DTYPE_OTHER:
+        return "other";
     }
     return "?";
 }
 
 int64_t rlhf_dtype_size(rlhf_dtype d) {
     switch (d) {
-    case RLHF_DTYPE_F32: return 4;
-    case RLHF_DTYPE_BF16: return 2;
-    case RLHF_DTYPE_F16: return 2;
-    case RLHF_DTYPE_F64: return 8;
-    case RLHF_DTYPE_OTHER: return 0;
+    case RLHF_DTYPE_F32:
+        return 4;
+    case RLHF_DTYPE_BF16:
+        return 2;
+    case RLHF_DTYPE_F16:
+        return 2;
+    case RLHF_DTYPE_F64:
+        return 8;
+    case RLHF_DTYPE_OTHER:
+        return 0;
     }
     return 0;
 }
@@ -238,8 +254,9 @@ static rlhf_status parse_entry(const rlhf_safetensors *f, const char *name, json
         return RLHF_ERR(RLHF_ERR_FORMAT,
                         "%s: tensor '%s': data_offsets are not non-negative integers", path, name);
     if (t->end < t->begin)
-        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: tensor '%s': data_offsets [%lld, %lld] end before begin",
-                        path, name, (long long)t->begin, (long long)t->end);
+        return RLHF_ERR(RLHF_ERR_FORMAT,
+                        "%s: tensor '%s': data_offsets [%lld, %lld] end before begin", path, name,
+                        (long long)t->begin, (long long)t->end);
     if (t->end > f->data_size)
         return RLHF_ERR(RLHF_ERR_FORMAT,
                         "%s: tensor '%s': data_offsets [%lld, %lld] run past the end of the data "
@@ -280,8 +297,8 @@ static rlhf_status parse_header(rlhf_safetensors *f, const char *text, size_t n)
             json_t *mv;
             json_object_foreach(val, mk, mv) {
                 if (!json_is_string(mv))
-                    return RLHF_ERR(RLHF_ERR_FORMAT, "%s: __metadata__ value of '%s' is not a string",
-                                    f->path, mk);
+                    return RLHF_ERR(RLHF_ERR_FORMAT,
+                                    "%s: __metadata__ value of '%s' is not a string", f->path, mk);
             }
             continue;
         }
@@ -298,8 +315,7 @@ static rlhf_status parse_header(rlhf_safetensors *f, const char *text, size_t n)
     if (!r) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate", f->path);
     int32_t nr = 0;
     for (int32_t i = 0; i < f->n; i++)
-        if (f->t[i].end > f->t[i].begin)
-            r[nr++] = (st_range){f->t[i].begin, f->t[i].end, i};
+        if (f->t[i].end > f->t[i].begin) r[nr++] = (st_range){f->t[i].begin, f->t[i].end, i};
     qsort(r, (size_t)nr, sizeof *r, cmp_range);
     rlhf_status st = RLHF_OK;
     for (int32_t i = 1; i < nr && st == RLHF_OK; i++) {
@@ -481,8 +497,10 @@ static void sync_parent(const char *path) {
     char *slash = strrchr(d, '/');
     const char *dir = ".";
     if (slash) {
-        if (slash == d) slash[1] = '\0';
-        else *slash = '\0';
+        if (slash == d)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
         dir = d;
     }
     const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -535,8 +553,7 @@ static rlhf_status build_header(const char *path, const rlhf_st_write_tensor *t,
             goto nomem;
         }
         if (json_object_set_new(root, t[i].name, e) != 0) {
-            st = RLHF_ERR(RLHF_ERR_ARG, "%s: tensor name '%s' is not valid UTF-8", path,
-                          t[i].name);
+            st = RLHF_ERR(RLHF_ERR_ARG, "%s: tensor name '%s' is not valid UTF-8", path, t[i].name);
             goto done;
         }
     }
@@ -617,8 +634,7 @@ rlhf_status rlhf_safetensors_write(const char *path, const rlhf_st_write_tensor 
     snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
     fd = mkstemp(tmp);
     if (fd < 0) {
-        st = RLHF_ERR(RLHF_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                      strerror(errno));
+        st = RLHF_ERR(RLHF_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto fail;

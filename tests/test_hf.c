@@ -43,7 +43,8 @@
 static char tmpdir[256];
 static int missing_shared = 0;
 
-/* ---- helpers ------------------------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------------------------------
+ */
 
 static void rm_tree(const char *path) {
     struct stat sb;
@@ -135,7 +136,8 @@ static void expect_fail(int line, rlhf_status got, rlhf_status want, const char 
     }
     printf("  %-34s -> %s\n", tag, e);
 }
-#define CHECK_FAILS(expr, want, w1, w2, tag) expect_fail(__LINE__, (expr), (want), (w1), (w2), (tag))
+#define CHECK_FAILS(expr, want, w1, w2, tag)                                                       \
+    expect_fail(__LINE__, (expr), (want), (w1), (w2), (tag))
 
 static rlhf_model_config make_config(int dim, int hidden, int layers, int heads, int kv, int vocab,
                                      int seq, bool tied, rlhf_head head) {
@@ -199,7 +201,8 @@ static void path_in(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", tmpdir, name);
 }
 
-/* ---- S1 -------------------------------------------------------------------------------------------- */
+/* ---- S1
+ * -------------------------------------------------------------------------------------------- */
 
 static void test_st_roundtrip(void) {
     printf("S1 safetensors round trips\n");
@@ -244,9 +247,11 @@ static void test_st_roundtrip(void) {
 
     /* BF16: round to nearest, ties to even, checked on hand-made cases and random values */
     const float one = 1.0f, e8 = ldexpf(1.0f, -8), e7 = ldexpf(1.0f, -7), e6 = ldexpf(1.0f, -6);
-    struct { float x, want; } cases[] = {
-        {one + e8, one},                          /* tie, 1.0 is even */
-        {one + 3 * e8, one + e6},                 /* tie, 1+2^-6 is even */
+    struct {
+        float x, want;
+    } cases[] = {
+        {one + e8, one},          /* tie, 1.0 is even */
+        {one + 3 * e8, one + e6}, /* tie, 1+2^-6 is even */
         {-(one + e8), -one},
         {one + e8 + ldexpf(1.0f, -20), one + e7}, /* above the tie */
         {one + e8 - ldexpf(1.0f, -20), one},      /* below the tie */
@@ -290,9 +295,11 @@ static void test_st_roundtrip(void) {
             bad += !(fabsf(y[i] - x[i]) <= ldexpf(fabsf(x[i]), -8));
             /* nearest: no other bf16 value is closer (neighbours one ulp away on either side) */
             uint16_t h = rlhf_f32_to_bf16(x[i]);
-            const float up = rlhf_bf16_to_f32((uint16_t)(h + 1)), dn = rlhf_bf16_to_f32((uint16_t)(h - 1));
+            const float up = rlhf_bf16_to_f32((uint16_t)(h + 1)),
+                        dn = rlhf_bf16_to_f32((uint16_t)(h - 1));
             if (x[i] != 0 && isfinite(up) && isfinite(dn))
-                bad += fabsf(up - x[i]) < fabsf(y[i] - x[i]) || fabsf(dn - x[i]) < fabsf(y[i] - x[i]);
+                bad +=
+                    fabsf(up - x[i]) < fabsf(y[i] - x[i]) || fabsf(dn - x[i]) < fabsf(y[i] - x[i]);
         }
         CHECKF(bad == 0, "%d of %d bf16 values not the nearest / not within 2^-8", bad, NR);
         rlhf_safetensors_close(f);
@@ -301,10 +308,18 @@ static void test_st_roundtrip(void) {
     free(y);
 
     /* F16: a file built here from known IEEE half bit patterns */
-    const uint16_t h[] = {0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0001, 0x8400, 0x7C00, 0x3555, 0x0000,
-                          0x03FF};
-    const float hv[] = {1.0f,        -2.0f, 0.5f, 65504.0f, ldexpf(1.0f, -24), -ldexpf(1.0f, -14),
-                        INFINITY,    0.333251953125f, 0.0f, ldexpf(1023.0f, -24)};
+    const uint16_t h[] = {0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0001,
+                          0x8400, 0x7C00, 0x3555, 0x0000, 0x03FF};
+    const float hv[] = {1.0f,
+                        -2.0f,
+                        0.5f,
+                        65504.0f,
+                        ldexpf(1.0f, -24),
+                        -ldexpf(1.0f, -14),
+                        INFINITY,
+                        0.333251953125f,
+                        0.0f,
+                        ldexpf(1023.0f, -24)};
     char hdr[256];
     snprintf(hdr, sizeof hdr,
              "{\"__metadata__\":{\"format\":\"pt\"},\"h\":{\"dtype\":\"F16\",\"shape\":[2,5],"
@@ -339,7 +354,8 @@ static void test_st_roundtrip(void) {
     CHECK(count_entries(tmpdir, "s1_dup.safetensors.tmp") == 0);
 }
 
-/* ---- S2 -------------------------------------------------------------------------------------------- */
+/* ---- S2
+ * -------------------------------------------------------------------------------------------- */
 
 static void test_st_corrupt(void) {
     printf("S2 corrupt safetensors files\n");
@@ -358,8 +374,8 @@ static void test_st_corrupt(void) {
          "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
          "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
          24, "overlap"},
-        {"shape/size mismatch",
-         "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, "'w'"},
+        {"shape/size mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}",
+         16, "'w'"},
         {"unknown dtype", "{\"w\":{\"dtype\":\"F33\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16,
          "unknown dtype"},
         {"duplicate tensor names",
@@ -424,7 +440,8 @@ static void test_st_corrupt(void) {
     }
 }
 
-/* ---- H1 .. H5 ------------------------------------------------------------------------------------ */
+/* ---- H1 .. H5
+ * ------------------------------------------------------------------------------------ */
 
 /* transformers' permute(w, n_heads, dim1, dim2) = w.view(n_heads, dim1/n_heads/2, 2, dim2)
  * .transpose(1, 2).reshape(dim1, dim2): output index (h, b, a) reads input (h, a, b). */
@@ -434,7 +451,8 @@ static void hf_permute_ref(float *out, const float *in, int heads, int rows, int
         for (int b = 0; b < 2; b++)
             for (int a = 0; a < half; a++)
                 for (int k = 0; k < cols; k++)
-                    out[((h * 2 + b) * half + a) * cols + k] = in[((h * half + a) * 2 + b) * cols + k];
+                    out[((h * 2 + b) * half + a) * cols + k] =
+                        in[((h * half + a) * 2 + b) * cols + k];
 }
 
 /* Checks names, shapes and the q/k layout of the model.safetensors in dir against params. */
@@ -536,8 +554,9 @@ static void test_random_models(void) {
     check_hf_tensors(dir, &c, params);
     json_t *cfg = load_config(dir);
     CHECK(cfg && !strcmp(json_string_value(json_object_get(cfg, "model_type")), "llama"));
-    CHECK(cfg && !strcmp(json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0)),
-                         "LlamaForCausalLM"));
+    CHECK(cfg &&
+          !strcmp(json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0)),
+                  "LlamaForCausalLM"));
     CHECK(cfg && json_integer_value(json_object_get(cfg, "num_key_value_heads")) == 2);
     CHECK(cfg && json_is_false(json_object_get(cfg, "tie_word_embeddings")));
     CHECK(cfg && (float)json_number_value(json_object_get(cfg, "rms_norm_eps")) == 1e-6f);
@@ -568,8 +587,8 @@ static void test_random_models(void) {
     json_t *idx = NULL;
     snprintf(p2, sizeof p2, "%s/model.safetensors.index.json", dir);
     idx = json_load_file(p2, 0, NULL);
-    CHECK(idx && json_integer_value(json_object_get(json_object_get(idx, "metadata"),
-                                                    "total_size")) == 4 * P);
+    CHECK(idx && json_integer_value(
+                     json_object_get(json_object_get(idx, "metadata"), "total_size")) == 4 * P);
     json_decref(idx);
     free(sh);
     sh = roundtrip("h3b", &c, params, RLHF_DTYPE_F32, 100, &info); /* every tensor alone */
@@ -606,8 +625,9 @@ static void test_random_models(void) {
     path_in(dir, sizeof dir, "h5");
     check_hf_tensors(dir, &cs, ps);
     cfg = load_config(dir);
-    CHECK(cfg && !strcmp(json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0)),
-                         "LlamaForSequenceClassification"));
+    CHECK(cfg &&
+          !strcmp(json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0)),
+                  "LlamaForSequenceClassification"));
     CHECK(cfg && json_integer_value(json_object_get(cfg, "num_labels")) == 1);
     CHECK(cfg && json_object_size(json_object_get(cfg, "id2label")) == 1);
     json_decref(cfg);
@@ -626,7 +646,8 @@ static void test_random_models(void) {
     free(params);
 }
 
-/* ---- H2: stories260K ------------------------------------------------------------------------------- */
+/* ---- H2: stories260K
+ * ------------------------------------------------------------------------------- */
 
 static void test_stories(void) {
     printf("H2 stories260K.bin\n");
@@ -708,7 +729,8 @@ static void test_stories(void) {
         memcpy(ft, fx + 12, 4 * (size_t)FT);
         memcpy(want, fx + 12 + 4 * (size_t)FT, 4 * (size_t)FT * FV);
         CHECK_OK(model_out(&c2, p2, ft, 1, FT, got));
-        double *g = malloc((size_t)FT * FV * sizeof(double)), *w = malloc((size_t)FT * FV * sizeof(double));
+        double *g = malloc((size_t)FT * FV * sizeof(double)),
+               *w = malloc((size_t)FT * FV * sizeof(double));
         for (int64_t i = 0; i < (int64_t)FT * FV; i++) {
             g[i] = got[i];
             w[i] = want[i];
@@ -740,7 +762,8 @@ static void test_stories(void) {
     rlhf_free(params);
 }
 
-/* ---- H6 / H7 -------------------------------------------------------------------------------------- */
+/* ---- H6 / H7
+ * -------------------------------------------------------------------------------------- */
 
 static void test_dirs_and_corruption(void) {
     printf("H6 atomic directory writes, H7 corrupt HF dirs\n");
@@ -826,7 +849,8 @@ static void test_dirs_and_corruption(void) {
     CHECK_FAILS(rlhf_hf_read(dir, &cr, &got, NULL), RLHF_ERR_FORMAT, "num_key_value_heads", cfgp,
                 "kv heads not dividing heads");
     m = json_deep_copy(good);
-    json_object_set_new(m, "rope_scaling", json_pack("{s:s, s:f}", "type", "linear", "factor", 2.0));
+    json_object_set_new(m, "rope_scaling",
+                        json_pack("{s:s, s:f}", "type", "linear", "factor", 2.0));
     save_config(dir, m);
     json_decref(m);
     CHECK_FAILS(rlhf_hf_read(dir, &cr, &got, NULL), RLHF_ERR_UNSUPPORTED, "rope_scaling", cfgp,
@@ -890,7 +914,8 @@ static void test_dirs_and_corruption(void) {
         for (int32_t i = 0, j = 0; i < n; i++) /* put the up_proj back */
             if (!strcmp(rlhf_safetensors_tensor(f, i)->name, "model.layers.1.mlp.up_proj.weight")) {
                 const rlhf_st_tensor *t = rlhf_safetensors_tensor(f, i);
-                w[k] = (rlhf_st_write_tensor){t->name, t->ndim, {t->shape[0], t->shape[1]}, data[i]};
+                w[k] =
+                    (rlhf_st_write_tensor){t->name, t->ndim, {t->shape[0], t->shape[1]}, data[i]};
                 k += (j++ == 0);
             }
         CHECK_OK(rlhf_safetensors_write(alt, w, k, RLHF_DTYPE_F32, NULL));
@@ -898,8 +923,8 @@ static void test_dirs_and_corruption(void) {
         CHECK_FAILS(rlhf_hf_read(dir, &cr, &got, NULL), RLHF_ERR_FORMAT,
                     "model.layers.0.mlp.extra.weight", "unexpected", "unexpected tensor");
         /* an inv_freq buffer is ignored, as transformers does */
-        w[k - 2] = (rlhf_st_write_tensor){"model.layers.0.self_attn.rotary_emb.inv_freq", 1, {4},
-                                          extra};
+        w[k - 2] =
+            (rlhf_st_write_tensor){"model.layers.0.self_attn.rotary_emb.inv_freq", 1, {4}, extra};
         CHECK_OK(rlhf_safetensors_write(alt, w, k, RLHF_DTYPE_F32, NULL));
         rename(alt, stp);
         CHECK_OK(rlhf_hf_read(dir, &cr, &got, NULL));
@@ -974,6 +999,7 @@ int main(void) {
     test_stories();
     test_dirs_and_corruption();
     rm_tree(tmpdir);
-    if (missing_shared && test_failures == 0) test_skip("part H2 needs ../shared/models/stories260K.bin");
+    if (missing_shared && test_failures == 0)
+        test_skip("part H2 needs ../shared/models/stories260K.bin");
     TEST_MAIN_END();
 }

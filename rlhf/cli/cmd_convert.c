@@ -21,9 +21,10 @@ static bool parse_bytes(const char *s, int64_t *out) {
     static const struct {
         const char *suffix;
         double mul;
-    } units[] = {{"", 1},      {"B", 1},       {"K", 1e3},     {"KB", 1e3},  {"M", 1e6},
-                 {"MB", 1e6},  {"G", 1e9},     {"GB", 1e9},    {"T", 1e12},  {"TB", 1e12},
-                 {"KIB", 1024.0}, {"MIB", 1048576.0}, {"GIB", 1073741824.0}};
+    } units[] = {
+        {"", 1},         {"B", 1},           {"K", 1e3},           {"KB", 1e3}, {"M", 1e6},
+        {"MB", 1e6},     {"G", 1e9},         {"GB", 1e9},          {"T", 1e12}, {"TB", 1e12},
+        {"KIB", 1024.0}, {"MIB", 1048576.0}, {"GIB", 1073741824.0}};
     char suf[8];
     size_t k = 0;
     for (; k + 1 < sizeof suf && end[k]; k++)
@@ -82,13 +83,17 @@ int cmd_convert(int argc, char **argv) {
         {0},
     };
     cli_spec spec = {
-        "convert", "IN OUT [options]",
+        "convert",
+        "IN OUT [options]",
         "Converts a checkpoint. IN is a llama2.c .bin file or a Hugging Face directory\n"
-        "(config.json + model.safetensors or shards + index); OUT likewise. Hugging Face output is\n"
+        "(config.json + model.safetensors or shards + index); OUT likewise. Hugging Face output "
+        "is\n"
         "what transformers' LlamaForCausalLM (LlamaForSequenceClassification for a scalar head)\n"
         "loads; q/k rows are permuted to its RoPE layout and back, so a round trip is exact.\n"
         "OUT is written under a temporary name and renamed into place.",
-        opts, 2, 2};
+        opts,
+        2,
+        2};
     char *pos[2];
     int n_pos;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -149,7 +154,10 @@ int cmd_convert(int argc, char **argv) {
         rlhf_param_info t[RLHF_P_COUNT];
         const int64_t P = rlhf_param_table(&c, t);
         printf("converted %s (%s) -> %s (%s): %" PRId64 " parameters, %s head, %.2f s\n", in, a,
-               out, b, P, c.head == RLHF_HEAD_SCALAR ? "scalar" : c.tied_head ? "tied LM" : "LM",
+               out, b, P,
+               c.head == RLHF_HEAD_SCALAR ? "scalar"
+               : c.tied_head              ? "tied LM"
+                                          : "LM",
                cli_now() - t0);
     }
     rc = CLI_EXIT_OK;
