@@ -16,6 +16,8 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    {"tokenizer train", "train a SentencePiece-style BPE tokenizer.model on text files",
+     cmd_tokenizer_train},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
