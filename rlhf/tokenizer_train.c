@@ -1208,6 +1208,19 @@ rlhf_status rlhf_tokenizer_train(const rlhf_tokenizer_train_opts *o, const char 
     if (o->max_piece_chars < 2 || o->max_piece_chars > 256)
         return RLHF_ERR(RLHF_ERR_ARG, "max piece length %d is not in [2, 256]",
                         (int)o->max_piece_chars);
+    {
+        /* fail before the work when the output cannot be written */
+        const char *slash = strrchr(out_path, '/');
+        char *dir = slash ? strndup(out_path, slash == out_path ? 1 : (size_t)(slash - out_path))
+                          : strdup(".");
+        if (!dir) return RLHF_ERR(RLHF_ERR_NOMEM, "cannot allocate a path");
+        int ok = access(dir, W_OK) == 0;
+        int err = errno;
+        free(dir);
+        if (!ok)
+            return RLHF_ERR(RLHF_ERR_IO, "%s: cannot write in its directory: %s", out_path,
+                            strerror(err));
+    }
     rlhf_tokenizer_train_stats local;
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
