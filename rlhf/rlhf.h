@@ -289,7 +289,6 @@ typedef struct rlhf_tokenizer_train_opts {
     float character_coverage;   /* fraction of characters (by count) kept as pieces: 0.9995 */
     int32_t max_piece_chars;    /* longest piece in codepoints: 16 */
     int64_t max_bytes;          /* read at most this many bytes of text over all files; 0 = all */
-    int32_t threads;            /* corpus files read in parallel; 0 = OpenMP default */
     const char *dump_path;      /* debug: "count\tpiece piece ..." of the most frequent words as
                                    the trainer segmented them (NULL = none) */
     int32_t dump_words;         /* how many words to dump */

@@ -29,10 +29,13 @@
  * them keeps the trainer's segmentation closer to what the encoder does, since the encoder forms
  * any pair whose string is a piece).
  *
- * Speed: the word table, pair counts kept up to date incrementally (only the words that contain
- * the merged pair are rescanned: each pair keeps the list of words it occurs in), and a binary
- * max-heap of (count, pair) with lazy deletion (an entry is stale when its count is no longer the
- * pair's count). Nothing is recounted per merge.
+ * Unlike SentencePiece, lines of any length are used (it skips those over max_sentence_length
+ * bytes) and all of the text is used (no sentence sampling; --max-bytes keeps the first bytes).
+ *
+ * Speed (one thread): the word table, pair counts kept up to date incrementally (only the words
+ * that contain the merged pair are rescanned: each pair keeps the list of words it occurs in), a
+ * binary max-heap of (count, pair) with lazy deletion (an entry is stale when its count is no
+ * longer the pair's count). Nothing is recounted per merge.
  *
  * Vocabulary (Llama's layout): 0 <unk> (UNKNOWN), 1 <s>, 2 </s> (CONTROL), 3..258 <0x00>..<0xFF>
  * (BYTE), all scored 0; then the merged pieces in merge order scored -0, -1, -2, ...; then the
@@ -54,12 +57,12 @@
 
 #include "rlhf.h"
 
-#define N_META      259 /* <unk>, <s>, </s> and 256 byte pieces */
-#define WS_CHAR     0x2581u
-#define PIECE_NORMAL  1 /* SentencePiece ModelProto.SentencePiece.Type */
-#define PIECE_UNKNOWN 2
-#define PIECE_CONTROL 3
-#define PIECE_BYTE    6
+#define N_META         259 /* <unk>, <s>, </s> and 256 byte pieces */
+#define WS_CHAR        0x2581u
+#define PIECE_NORMAL   1 /* SentencePiece ModelProto.SentencePiece.Type */
+#define PIECE_UNKNOWN  2
+#define PIECE_CONTROL  3
+#define PIECE_BYTE     6
 #define MAX_WORD_BYTES (1u << 30)
 
 static double now_s(void) {
@@ -72,7 +75,8 @@ static double now_s(void) {
 static rlhf_status grow(void **p, size_t sz, size_t *cap, size_t need) {
     if (need <= *cap) return RLHF_OK;
     size_t nc = *cap ? *cap : 16;
-    while (nc < need) nc *= 2;
+    while (nc < need)
+        nc *= 2;
     void *q = realloc(*p, nc * sz);
     if (!q) return RLHF_ERR(RLHF_ERR_NOMEM, "cannot allocate %zu bytes", nc * sz);
     *p = q;
@@ -91,7 +95,7 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     return h ^ (h >> 33);
 }
 
-/* ---- UTF-8 and character classes ------------------------------------------------------------ */
+/* ---- UTF-8 and character classes ------------------------------------------------------------- */
 
 /* Decodes one codepoint from s (n > 0 bytes): returns the bytes used. Invalid input (bad lead or
  * continuation byte, overlong form, surrogate, beyond U+10FFFF, truncated) gives U+FFFD for one
@@ -154,12 +158,20 @@ static int utf8_encode(uint32_t cp, char *out) {
 /* Decimal digits (Unicode Nd) of the common scripts. */
 static int is_decimal(uint32_t c) {
     return (c >= '0' && c <= '9') || (c >= 0x660 && c <= 0x669) || (c >= 0x6F0 && c <= 0x6F9) ||
-           (c >= 0x966 && c <= 0x96F) || (c >= 0x9E6 && c <= 0x9EF) ||
-           (c >= 0xFF10 && c <= 0xFF19);
+           (c >= 0x966 && c <= 0x96F) || (c >= 0x9E6 && c <= 0x9EF) || (c >= 0xFF10 && c <= 0xFF19);
 }
 
-enum { SC_ANY = -1, SC_INHERITED = -2, SC_COMMON = 0, SC_LATIN, SC_GREEK, SC_CYRILLIC, SC_HAN,
-       SC_HANGUL, SC_BLOCK = 16 };
+enum {
+    SC_ANY = -1,
+    SC_INHERITED = -2,
+    SC_COMMON = 0,
+    SC_LATIN,
+    SC_GREEK,
+    SC_CYRILLIC,
+    SC_HAN,
+    SC_HANGUL,
+    SC_BLOCK = 16
+};
 
 /* Script of a codepoint for split_by_unicode_script: a block-level approximation of Unicode's
  * Scripts.txt (see the file comment). Kana count as Han, as in SentencePiece. Cannot fail. */
@@ -167,7 +179,7 @@ static int script_of(uint32_t c) {
     if (c < 0x80) return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? SC_LATIN : SC_COMMON;
     if (c < 0xC0) return (c == 0xAA || c == 0xBA) ? SC_LATIN : SC_COMMON;
     if (c < 0x250) return (c == 0xD7 || c == 0xF7) ? SC_COMMON : SC_LATIN;
-    if (c < 0x2B0) return SC_LATIN; /* IPA */
+    if (c < 0x2B0) return SC_LATIN;  /* IPA */
     if (c < 0x300) return SC_COMMON; /* spacing modifier letters */
     if (c < 0x370) return SC_INHERITED;
     if (c < 0x400) return SC_GREEK;
@@ -182,7 +194,7 @@ static int script_of(uint32_t c) {
     if (c >= 0x2000 && c < 0x2C00) return SC_COMMON; /* punctuation, symbols, arrows, math */
     if (c >= 0x2C60 && c < 0x2C80) return SC_LATIN;
     if (c >= 0x2E00 && c < 0x2E80) return SC_COMMON;
-    if (c >= 0x2E80 && c < 0x3000) return SC_HAN; /* radicals */
+    if (c >= 0x2E80 && c < 0x3000) return SC_HAN;    /* radicals */
     if (c >= 0x3000 && c < 0x3040) return SC_COMMON; /* CJK punctuation */
     if (c >= 0x3040 && c < 0x3100) return SC_HAN;    /* hiragana, katakana */
     if (c >= 0x3130 && c < 0x3190) return SC_HANGUL;
@@ -250,7 +262,8 @@ static rlhf_status strset_rehash(strset *s, size_t nslots) {
     memset(sl, 0xFF, nslots * sizeof *sl);
     for (size_t id = 0; id < s->n; id++) {
         size_t i = hash_bytes(s->arena + s->off[id], s->len[id]) & (nslots - 1);
-        while (sl[i] >= 0) i = (i + 1) & (nslots - 1);
+        while (sl[i] >= 0)
+            i = (i + 1) & (nslots - 1);
         sl[i] = (int32_t)id;
     }
     free(s->slots);
@@ -284,13 +297,14 @@ static rlhf_status strset_intern(strset *s, const char *p, size_t n, int32_t *id
     s->val[s->n] = 0;
     s->used += n + 1;
     size_t i = hash_bytes(p, n) & s->mask;
-    while (s->slots[i] >= 0) i = (i + 1) & s->mask;
+    while (s->slots[i] >= 0)
+        i = (i + 1) & s->mask;
     s->slots[i] = (int32_t)s->n;
     *id = (int32_t)s->n++;
     return RLHF_OK;
 }
 
-/* ---- reading the corpus into a word table ----------------------------------------------------- */
+/* ---- reading the corpus into a word table ---------------------------------------------------- */
 
 typedef struct reader {
     strset words; /* "▁word" -> count */
@@ -312,7 +326,9 @@ static rlhf_status add_word(reader *r, size_t n) {
 static rlhf_status add_line(reader *r, const char *line, size_t n, const char *path) {
     if (n > 0 && line[n - 1] == '\r') n--;
     if (n == 0) return RLHF_OK;
-    if (n > MAX_WORD_BYTES) return RLHF_ERR(RLHF_ERR_FORMAT, "%s: line %lld is longer than %u bytes", path, (long long)r->lines + 1, MAX_WORD_BYTES);
+    if (n > MAX_WORD_BYTES)
+        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: line %lld is longer than %u bytes", path,
+                        (long long)r->lines + 1, MAX_WORD_BYTES);
     r->lines++;
     r->bytes += (int64_t)n;
     size_t cap = r->wcap;
@@ -410,12 +426,12 @@ done:
     free(line);
     int rc = gzclose(f);
     if (st == RLHF_OK && rc != Z_OK && !r->full)
-        st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: corrupt gzip data (%s)",
-                      path, rc == Z_BUF_ERROR ? "truncated" : "bad trailer or stream");
+        st = RLHF_ERR(RLHF_ERR_FORMAT, "%s: corrupt gzip data (%s)", path,
+                      rc == Z_BUF_ERROR ? "truncated" : "bad trailer or stream");
     return st;
 }
 
-/* ---- the trainer ------------------------------------------------------------------------------- */
+/* ---- the trainer ----------------------------------------------------------------------------- */
 
 enum { SYM_WS = 1, SYM_DIGIT = 2 };
 
@@ -426,13 +442,13 @@ typedef struct sym_info {
 } sym_info;
 
 typedef struct pair {
-    int32_t a, b;       /* symbol ids */
-    int64_t count;      /* weighted occurrences now (valid pairs only) */
-    int64_t queued;     /* count of the newest heap entry, -1 none */
-    int32_t *pos;       /* words it occurs in (may hold stale entries, never misses one) */
+    int32_t a, b;   /* symbol ids */
+    int64_t count;  /* weighted occurrences now (valid pairs only) */
+    int64_t queued; /* count of the newest heap entry, -1 none */
+    int32_t *pos;   /* words it occurs in (may hold stale entries, never misses one) */
     int32_t npos, cappos;
-    uint32_t mark;      /* tick of the last word scan that listed it */
-    uint32_t dirty;     /* merge step that last changed its count */
+    uint32_t mark;  /* tick of the last word scan that listed it */
+    uint32_t dirty; /* merge step that last changed its count */
     bool valid;
 } pair;
 
@@ -443,27 +459,27 @@ typedef struct heap_entry {
 
 typedef struct trainer {
     const rlhf_tokenizer_train_opts *o;
-    strset *words;     /* word bytes -> count */
+    strset *words; /* word bytes -> count */
     int32_t n_words;
-    int32_t *wsym;     /* symbols of all words, word w at [woff[w], woff[w] + wlen[w]) */
+    int32_t *wsym; /* symbols of all words, word w at [woff[w], woff[w] + wlen[w]) */
     int64_t *woff;
     int32_t *wlen;
-    uint32_t *wmark;   /* merge step that last scanned word w */
-    strset syms;       /* piece strings: kept characters first, then merged pieces */
+    uint32_t *wmark; /* merge step that last scanned word w */
+    strset syms;     /* piece strings: kept characters first, then merged pieces */
     sym_info *sym;
     size_t cap_sym;
     int32_t n_chars;   /* kept characters (ids 0..n_chars-1) */
     uint32_t *char_cp; /* (n_chars) their codepoints */
     pair *pairs;
     size_t n_pairs, cap_pairs;
-    int32_t *pslots;   /* open addressing over (a, b) -> pair id, -1 empty */
+    int32_t *pslots; /* open addressing over (a, b) -> pair id, -1 empty */
     size_t pmask;
     heap_entry *heap;
     size_t n_heap, cap_heap;
     int32_t *dirty;
     size_t n_dirty, cap_dirty;
     uint32_t tick, step;
-    int32_t *merged;   /* new pieces in merge order (symbol ids) */
+    int32_t *merged; /* new pieces in merge order (symbol ids) */
     int32_t n_merged, n_dup;
 } trainer;
 
@@ -486,7 +502,8 @@ static size_t cp_hash(uint32_t cp) { return (size_t)((cp * 0x9E3779B1u) ^ (cp >>
  * keeps the map at most half full. */
 static int64_t *cpmap_slot(cpmap *m, uint32_t cp, bool *fresh) {
     size_t i = cp_hash(cp) & m->mask;
-    while (m->key[i] && m->key[i] != cp + 1) i = (i + 1) & m->mask;
+    while (m->key[i] && m->key[i] != cp + 1)
+        i = (i + 1) & m->mask;
     *fresh = m->key[i] == 0;
     m->key[i] = cp + 1;
     return &m->val[i];
@@ -541,7 +558,8 @@ static void trainer_free(trainer *t) {
     strset_free(&t->syms);
     free(t->sym);
     free(t->char_cp);
-    for (size_t i = 0; i < t->n_pairs; i++) free(t->pairs[i].pos);
+    for (size_t i = 0; i < t->n_pairs; i++)
+        free(t->pairs[i].pos);
     free(t->pairs);
     free(t->pslots);
     free(t->heap);
@@ -609,7 +627,8 @@ static rlhf_status pair_get(trainer *t, int32_t a, int32_t b, int32_t *out) {
         memset(sl, 0xFF, ns * sizeof *sl);
         for (size_t q = 0; q < t->n_pairs; q++) {
             size_t i = pair_hash(t->pairs[q].a, t->pairs[q].b) & (ns - 1);
-            while (sl[i] >= 0) i = (i + 1) & (ns - 1);
+            while (sl[i] >= 0)
+                i = (i + 1) & (ns - 1);
             sl[i] = (int32_t)q;
         }
         free(t->pslots);
@@ -625,7 +644,8 @@ static rlhf_status pair_get(trainer *t, int32_t a, int32_t b, int32_t *out) {
     P->queued = -1;
     P->valid = pair_valid(t, a, b);
     size_t i = pair_hash(a, b) & t->pmask;
-    while (t->pslots[i] >= 0) i = (i + 1) & t->pmask;
+    while (t->pslots[i] >= 0)
+        i = (i + 1) & t->pmask;
     t->pslots[i] = p;
     *out = p;
     return RLHF_OK;
@@ -724,7 +744,8 @@ static rlhf_status word_merge(trainer *t, int32_t w, int32_t a, int32_t b, int32
     const int32_t n = t->wlen[w];
     const int64_t wc = t->words->val[w];
     bool found = false;
-    for (int32_t i = 0; i + 1 < n && !found; i++) found = s[i] == a && s[i + 1] == b;
+    for (int32_t i = 0; i + 1 < n && !found; i++)
+        found = s[i] == a && s[i + 1] == b;
     if (!found) return RLHF_OK; /* a stale listing */
     t->tick++;
     for (int32_t i = 0; i + 1 < n; i++) {
@@ -937,7 +958,7 @@ done:
     return st;
 }
 
-/* ---- the debug dump of the trainer's segmentation ------------------------------------------- */
+/* ---- the debug dump of the trainer's segmentation -------------------------------------------- */
 
 typedef struct word_rank {
     int64_t count;
@@ -986,7 +1007,8 @@ static rlhf_status write_dump(const trainer *t, const char *path, int32_t n_dump
                 if (s[i] < 0) {
                     char u[4];
                     int ul = utf8_encode(cp, u);
-                    for (int b = 0; b < ul; b++) fprintf(f, "<0x%02X>", (unsigned char)u[b]);
+                    for (int b = 0; b < ul; b++)
+                        fprintf(f, "<0x%02X>", (unsigned char)u[b]);
                 }
             }
         }
@@ -997,7 +1019,7 @@ static rlhf_status write_dump(const trainer *t, const char *path, int32_t n_dump
     return RLHF_OK;
 }
 
-/* ---- protobuf wire format ------------------------------------------------------------------- */
+/* ---- protobuf wire format -------------------------------------------------------------------- */
 
 typedef struct pbuf {
     uint8_t *p;
@@ -1027,7 +1049,9 @@ static void pb_varint(pbuf *b, uint64_t v) {
     pb_raw(b, tmp, (size_t)n);
 }
 
-static void pb_key(pbuf *b, int field, int wire) { pb_varint(b, ((uint64_t)field << 3) | (uint64_t)wire); }
+static void pb_key(pbuf *b, int field, int wire) {
+    pb_varint(b, ((uint64_t)field << 3) | (uint64_t)wire);
+}
 
 /* int32/int64/bool/enum fields: negative values are sign-extended to 64 bits (10 bytes). */
 static void pb_int(pbuf *b, int field, int64_t v) {
@@ -1083,28 +1107,28 @@ static rlhf_status build_model(const trainer *t, const char *const *corpus, int3
     /* trainer_spec (field 2): what SentencePiece records about training, ids and pieces */
     const rlhf_tokenizer_train_opts *o = t->o;
     tmp.n = 0;
-    for (int32_t i = 0; i < n_corpus; i++) pb_str(&tmp, 1, corpus[i]); /* input */
-    pb_str(&tmp, 7, "text");                                             /* input_format */
-    pb_int(&tmp, 3, 2);                                                  /* model_type BPE */
-    pb_int(&tmp, 4, N_META + t->n_chars + t->n_merged);                  /* vocab_size */
+    for (int32_t i = 0; i < n_corpus; i++)
+        pb_str(&tmp, 1, corpus[i]);                     /* input */
+    pb_str(&tmp, 7, "text");                            /* input_format */
+    pb_int(&tmp, 3, 2);                                 /* model_type BPE */
+    pb_int(&tmp, 4, N_META + t->n_chars + t->n_merged); /* vocab_size */
     pb_float(&tmp, 10, o->character_coverage);
-    pb_int(&tmp, 16, o->threads > 0 ? o->threads : 1);                   /* num_threads */
-    pb_int(&tmp, 20, o->max_piece_chars);          /* max_sentencepiece_length */
-    pb_int(&tmp, 21, 1);                           /* split_by_unicode_script */
-    pb_int(&tmp, 22, 1);                           /* split_by_whitespace */
-    pb_int(&tmp, 23, 1);                           /* split_by_number */
-    pb_int(&tmp, 24, 0);                           /* treat_whitespace_as_suffix */
-    pb_int(&tmp, 25, 1);                           /* split_digits */
-    pb_int(&tmp, 26, 0);                           /* allow_whitespace_only_pieces */
-    pb_int(&tmp, 32, 1);                           /* vocabulary_output_piece_score */
-    pb_int(&tmp, 33, 1);                           /* hard_vocab_limit */
-    pb_int(&tmp, 34, 0);                           /* use_all_vocab */
-    pb_int(&tmp, 35, 1);                           /* byte_fallback */
-    pb_int(&tmp, 40, 0);                           /* unk_id */
-    pb_int(&tmp, 41, 1);                           /* bos_id */
-    pb_int(&tmp, 42, 2);                           /* eos_id */
-    pb_int(&tmp, 43, -1);                          /* pad_id: none */
-    pb_str(&tmp, 44, " \xE2\x81\x87 ");            /* unk_surface " ⁇ " */
+    pb_int(&tmp, 20, o->max_piece_chars); /* max_sentencepiece_length */
+    pb_int(&tmp, 21, 1);                  /* split_by_unicode_script */
+    pb_int(&tmp, 22, 1);                  /* split_by_whitespace */
+    pb_int(&tmp, 23, 1);                  /* split_by_number */
+    pb_int(&tmp, 24, 0);                  /* treat_whitespace_as_suffix */
+    pb_int(&tmp, 25, 1);                  /* split_digits */
+    pb_int(&tmp, 26, 0);                  /* allow_whitespace_only_pieces */
+    pb_int(&tmp, 32, 1);                  /* vocabulary_output_piece_score */
+    pb_int(&tmp, 33, 1);                  /* hard_vocab_limit */
+    pb_int(&tmp, 34, 0);                  /* use_all_vocab */
+    pb_int(&tmp, 35, 1);                  /* byte_fallback */
+    pb_int(&tmp, 40, 0);                  /* unk_id */
+    pb_int(&tmp, 41, 1);                  /* bos_id */
+    pb_int(&tmp, 42, 2);                  /* eos_id */
+    pb_int(&tmp, 43, -1);                 /* pad_id: none */
+    pb_str(&tmp, 44, " \xE2\x81\x87 ");   /* unk_surface " ⁇ " */
     pb_str(&tmp, 45, "<unk>");
     pb_str(&tmp, 46, "<s>");
     pb_str(&tmp, 47, "</s>");
@@ -1136,8 +1160,8 @@ static rlhf_status write_atomic(const char *path, const void *data, size_t n) {
     snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        rlhf_status st = RLHF_ERR(RLHF_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                                  strerror(errno));
+        rlhf_status st =
+            RLHF_ERR(RLHF_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
         return st;
     }
@@ -1181,7 +1205,7 @@ static rlhf_status write_atomic(const char *path, const void *data, size_t n) {
     return st;
 }
 
-/* ---- public entry points ------------------------------------------------------------------------ */
+/* ---- public entry points --------------------------------------------------------------------- */
 
 rlhf_tokenizer_train_opts rlhf_tokenizer_train_defaults(void) {
     rlhf_tokenizer_train_opts o;
@@ -1248,8 +1272,8 @@ rlhf_status rlhf_tokenizer_train(const rlhf_tokenizer_train_opts *o, const char 
     stats->unique_words = (int64_t)r.words.n;
     stats->seconds_read = now_s() - t0;
     if (r.lines == 0) {
-        st = RLHF_ERR(RLHF_ERR_FORMAT, "%s%s: no text to train on (every line is empty)",
-                      corpus[0], n_corpus > 1 ? " ..." : "");
+        st = RLHF_ERR(RLHF_ERR_FORMAT, "%s%s: no text to train on (every line is empty)", corpus[0],
+                      n_corpus > 1 ? " ..." : "");
         goto out;
     }
     free(r.wbuf);

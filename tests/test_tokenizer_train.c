@@ -14,11 +14,11 @@
  *   TT5 bad input: missing file, corrupt / truncated / not-gzip .gz, empty corpus, vocab <= 259,
  *       unwritable output -> clear errors naming the file.
  * Needs no shared file. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -68,7 +68,7 @@ static const char *tpath(const char *name, char *buf) {
     return buf;
 }
 
-/* ---- a minimal protobuf reader for checking the model (tests only) ---------------------------- */
+/* ---- a minimal protobuf reader for checking the model (tests only) --------------------------- */
 
 typedef struct piece {
     char s[64];
@@ -79,10 +79,10 @@ typedef struct piece {
 typedef struct model {
     piece *p;
     int n;
-    int64_t ts[64];    /* trainer_spec varint fields by number (-999 absent) */
+    int64_t ts[64]; /* trainer_spec varint fields by number (-999 absent) */
     float coverage;
     char norm_name[32];
-    int64_t ns[8];     /* normalizer_spec varint fields */
+    int64_t ns[8]; /* normalizer_spec varint fields */
     int has_charsmap;
     int ok;
 } model;
@@ -136,8 +136,8 @@ static void piece_field(void *ctx, int field, int wire, uint64_t v, const unsign
         memcpy(pc->s, p, m);
         pc->s[m] = '\0';
     } else if (field == 2 && wire == 5) {
-        uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t u =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         memcpy(&pc->score, &u, 4);
     } else if (field == 3 && wire == 0) {
         pc->type = (int)v;
@@ -150,8 +150,8 @@ static void trainer_field(void *ctx, int field, int wire, uint64_t v, const unsi
     (void)len;
     if (wire == 0 && field < 64) m->ts[field] = (int64_t)v;
     if (field == 10 && wire == 5) {
-        uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t u =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         memcpy(&m->coverage, &u, 4);
     }
 }
@@ -188,8 +188,10 @@ static void model_field(void *ctx, int field, int wire, uint64_t v, const unsign
 static model read_model(const char *path) {
     model m;
     memset(&m, 0, sizeof m);
-    for (int i = 0; i < 64; i++) m.ts[i] = -999;
-    for (int i = 0; i < 8; i++) m.ns[i] = -999;
+    for (int i = 0; i < 64; i++)
+        m.ts[i] = -999;
+    for (int i = 0; i < 8; i++)
+        m.ns[i] = -999;
     size_t n;
     unsigned char *b = slurp(path, &n);
     if (!b) return m;
@@ -214,7 +216,7 @@ static rlhf_status train1(const char *corpus, int32_t vocab, float cov, const ch
     return rlhf_tokenizer_train(&o, files, 1, out, NULL);
 }
 
-/* ---- TT1 ------------------------------------------------------------------------------------------ */
+/* ---- TT1 ------------------------------------------------------------------------------------- */
 
 static void test_known(void) {
     char cp[512], mp[512], dp[512];
@@ -258,12 +260,12 @@ static void test_known(void) {
         }
     }
     /* what SentencePiece needs to load and encode the same way */
-    CHECK(m.ts[3] == 2);       /* model_type BPE */
-    CHECK(m.ts[4] == 268);     /* vocab_size */
-    CHECK(m.ts[35] == 1);      /* byte_fallback */
-    CHECK(m.ts[25] == 1);      /* split_digits */
+    CHECK(m.ts[3] == 2);   /* model_type BPE */
+    CHECK(m.ts[4] == 268); /* vocab_size */
+    CHECK(m.ts[35] == 1);  /* byte_fallback */
+    CHECK(m.ts[25] == 1);  /* split_digits */
     CHECK(m.ts[40] == 0 && m.ts[41] == 1 && m.ts[42] == 2);
-    CHECK(m.ts[43] == -1);     /* pad_id, sign-extended varint */
+    CHECK(m.ts[43] == -1); /* pad_id, sign-extended varint */
     CHECK(m.coverage == 1.0f);
     CHECK(strcmp(m.norm_name, "identity") == 0 && m.has_charsmap);
     CHECK(m.ns[3] == 1 && m.ns[4] == 0 && m.ns[5] == 1);
@@ -281,8 +283,7 @@ static void test_known(void) {
     char bad[512];
     tpath("bad.model", bad);
     rlhf_status st = train1(cp, 269, 1.0f, bad);
-    CHECKF(st == RLHF_ERR_ARG && strstr(rlhf_last_error(), "too large"), "%s",
-           rlhf_last_error());
+    CHECKF(st == RLHF_ERR_ARG && strstr(rlhf_last_error(), "too large"), "%s", rlhf_last_error());
     st = train1(cp, 263, 1.0f, bad);
     CHECKF(st == RLHF_ERR_ARG && strstr(rlhf_last_error(), "too small") &&
                strstr(rlhf_last_error(), "264"),
@@ -293,7 +294,7 @@ static void test_known(void) {
     unlink(bad);
 }
 
-/* ---- TT2: naive oracle ---------------------------------------------------------------------------- */
+/* ---- TT2: naive oracle ----------------------------------------------------------------------- */
 
 #define OR_MAXSYM 64
 
@@ -305,7 +306,8 @@ typedef struct or_word {
 
 static int nchars(const char *s) {
     int n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
 }
 
@@ -358,7 +360,8 @@ static int oracle(or_word *w, int nw, char **out, int max_out) {
         snprintf(a, sizeof a, "%s", ba);
         snprintf(b, sizeof b, "%s", bb);
         int dup = 0;
-        for (int i = 0; i < n_out; i++) dup |= !strcmp(out[i], cat);
+        for (int i = 0; i < n_out; i++)
+            dup |= !strcmp(out[i], cat);
         if (!dup) {
             if (n_out == max_out) return n_out;
             out[n_out++] = strdup(cat);
@@ -394,7 +397,7 @@ static void test_oracle(void) {
             int len = 1 + (int)(rlhf_rng_u32(&rng) % 6);
             for (int c = 0; c < len; c++) {
                 uint32_t r = rlhf_rng_u32(&rng) % 100;
-                text[n++] = r < 88 ? alpha[rlhf_rng_u32(&rng) % strlen(alpha)]
+                text[n++] = r < 88   ? alpha[rlhf_rng_u32(&rng) % strlen(alpha)]
                             : r < 94 ? ",.!"[rlhf_rng_u32(&rng) % 3]
                                      : (char)('0' + rlhf_rng_u32(&rng) % 10);
             }
@@ -435,10 +438,13 @@ static void test_oracle(void) {
         int seen[256] = {0}, ws = 0;
         for (int i = 0; i < nw; i++)
             for (int k = 0; k < w[i].n; k++) {
-                if (!strcmp(w[i].sym[k], WS)) ws = 1;
-                else seen[(unsigned char)w[i].sym[k][0]] = 1;
+                if (!strcmp(w[i].sym[k], WS))
+                    ws = 1;
+                else
+                    seen[(unsigned char)w[i].sym[k][0]] = 1;
             }
-        for (int c = 0; c < 256; c++) chars += seen[c];
+        for (int c = 0; c < 256; c++)
+            chars += seen[c];
         chars += ws;
     }
     char *merges[2048];
@@ -464,7 +470,8 @@ static void test_oracle(void) {
         if (strpbrk(s, "0123456789") || strstr(s + 1, WS)) bad++;
         int letters = 0, other = 0;
         for (const char *q = s; *q; q++)
-            if ((unsigned char)*q < 0x80) ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ? letters++ : other++;
+            if ((unsigned char)*q < 0x80)
+                ((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ? letters++ : other++;
         if (letters && other) bad++;
     }
     CHECKF(bad == 0, "%d invalid pieces", bad);
@@ -473,14 +480,16 @@ static void test_oracle(void) {
     tpath("oracle_bad.model", bp);
     CHECK(train1(cp, 259 + chars + nm + 1, 1.0f, bp) == RLHF_ERR_ARG);
     free(m.p);
-    for (int k = 0; k < nm; k++) free(merges[k]);
+    for (int k = 0; k < nm; k++)
+        free(merges[k]);
     for (int i = 0; i < nw; i++)
-        for (int k = 0; k < w[i].n; k++) free(w[i].sym[k]);
+        for (int k = 0; k < w[i].n; k++)
+            free(w[i].sym[k]);
     free(w);
     free(text);
 }
 
-/* ---- TT3 ------------------------------------------------------------------------------------------ */
+/* ---- TT3 ------------------------------------------------------------------------------------- */
 
 static void test_coverage(void) {
     char cp[512], mp[512];
@@ -500,7 +509,8 @@ static void test_coverage(void) {
     CHECK(find_piece(&m, "z") >= 0);
     /* pieces are at most 16 characters */
     int longest = 0;
-    for (int i = 259; i < m.n; i++) longest = nchars(m.p[i].s) > longest ? nchars(m.p[i].s) : longest;
+    for (int i = 259; i < m.n; i++)
+        longest = nchars(m.p[i].s) > longest ? nchars(m.p[i].s) : longest;
     CHECKF(longest <= 16, "longest piece %d characters", longest);
     free(m.p);
     free(text);
@@ -520,7 +530,7 @@ static void test_coverage(void) {
     free(m.p);
 }
 
-/* ---- TT4 ------------------------------------------------------------------------------------------ */
+/* ---- TT4 ------------------------------------------------------------------------------------- */
 
 static void test_determinism(void) {
     char tp[512], gp[512], m1[512], m2[512], m3[512];
@@ -531,16 +541,17 @@ static void test_determinism(void) {
     tpath("det3.model", m3);
     rlhf_rng rng;
     rlhf_rng_seed(&rng, 5, 1);
-    const char *words[] = {"the", "cat", "sat", "on", "mat", "and", "then", "there", "was", "a",
-                           "hat", "1984", "café", "naïve", "—", "\"quoted\"", "it's"};
+    const char *words[] = {"the",  "cat",   "sat", "on",         "mat", "and",
+                           "then", "there", "was", "a",          "hat", "1984",
+                           "café", "naïve", "—",   "\"quoted\"", "it's"};
     size_t nwords = sizeof words / sizeof *words;
     char *text = malloc(1 << 18);
     size_t n = 0;
     for (int line = 0; line < 2000; line++) {
         int k = 3 + (int)(rlhf_rng_u32(&rng) % 9);
         for (int i = 0; i < k; i++)
-            n += (size_t)sprintf(text + n, "%s%s", i ? " " : "",
-                                 words[rlhf_rng_u32(&rng) % nwords]);
+            n +=
+                (size_t)sprintf(text + n, "%s%s", i ? " " : "", words[rlhf_rng_u32(&rng) % nwords]);
         text[n++] = '\n';
     }
     text[n] = '\0';
@@ -575,13 +586,14 @@ static void test_determinism(void) {
     /* no temporary file left in the directory */
     DIR *d = opendir(tmpdir);
     int tmps = 0;
-    for (struct dirent *e; d && (e = readdir(d));) tmps += strstr(e->d_name, ".tmp.") != NULL;
+    for (struct dirent *e; d && (e = readdir(d));)
+        tmps += strstr(e->d_name, ".tmp.") != NULL;
     if (d) closedir(d);
     CHECK(tmps == 0);
     free(text);
 }
 
-/* ---- TT5 ------------------------------------------------------------------------------------------ */
+/* ---- TT5 ------------------------------------------------------------------------------------- */
 
 static void test_errors(void) {
     char mp[512], p[512];
@@ -593,13 +605,15 @@ static void test_errors(void) {
     /* a gzip file with its middle overwritten, one cut short, and text named .gz */
     char *text = malloc(200000);
     size_t n = 0;
-    for (int i = 0; i < 5000; i++) n += (size_t)sprintf(text + n, "line %d of words\n", i * 7919);
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)sprintf(text + n, "line %d of words\n", i * 7919);
     write_gz(tpath("corrupt.txt.gz", p), text);
     size_t gn;
     unsigned char *g = slurp(p, &gn);
     unsigned char *c = malloc(gn);
     memcpy(c, g, gn);
-    for (size_t i = gn / 3; i < gn / 3 + 64; i++) c[i] ^= 0x5A;
+    for (size_t i = gn / 3; i < gn / 3 + 64; i++)
+        c[i] ^= 0x5A;
     FILE *f = fopen(p, "wb");
     fwrite(c, 1, gn, f);
     fclose(f);

@@ -15,33 +15,33 @@ int cmd_tokenizer_train(int argc, char **argv) {
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"corpus", 'c', CLI_STR, &first, "FILE...", NULL,
-         ".txt or .txt.gz files, one sentence a line (more files may follow); required",
-         false},
+         ".txt or .txt.gz files, one sentence a line (more files may follow); required", false},
         {"out", 'o', CLI_STR, &out_path, "tok.model", NULL, "model to write; required", false},
         {"vocab", 0, CLI_POS_INT, &o.vocab_size, "N", "4096",
          "vocabulary size, the 3 special and 256 byte pieces included", false},
         {"character-coverage", 0, CLI_NONNEG_FLOAT, &o.character_coverage, "F", "0.9995",
-         "share of characters kept as pieces; the rarest go to byte pieces",
-         false},
+         "share of characters kept as pieces; the rarest go to byte pieces", false},
         {"max-piece-chars", 0, CLI_POS_INT, &o.max_piece_chars, "N", "16",
          "longest piece, in characters", false},
         {"max-bytes", 0, CLI_U64, &max_bytes, "N", "0 = all",
          "read only the first N bytes of text (whole lines, files in order)", false},
         {"max-chars", 0, CLI_U64, &max_bytes, "N", NULL, "same as --max-bytes", false},
         {"dump-words", 0, CLI_STR, &dump, "FILE", NULL,
-         "debug: the trainer's segmentation of frequent words (count TAB pieces)",
-         false},
+         "debug: the trainer's segmentation of frequent words (count TAB pieces)", false},
         {"dump-count", 0, CLI_POS_INT, &o.dump_words, "N", "1000", "words in --dump-words", false},
         CLI_COMMON_OPTS(&com),
         {0},
     };
     cli_spec spec = {
-        "tokenizer train", "--corpus FILE... --vocab N --out tok.model [options]",
+        "tokenizer train",
+        "--corpus FILE... --vocab N --out tok.model [options]",
         "Trains a BPE tokenizer the way Llama's SentencePiece model was made: dummy prefix,\n"
         "spaces as U+2581, words split at spaces, digits split, byte fallback for rare\n"
         "characters. Pieces: 0 <unk>, 1 <s>, 2 </s>, 3..258 <0x00>..<0xFF>, then the merges in\n"
         "order. The same corpus and options give the same file.",
-        opts, 0, MAX_CORPUS};
+        opts,
+        0,
+        MAX_CORPUS};
     char *pos[MAX_CORPUS];
     int n_pos;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -54,13 +54,13 @@ int cmd_tokenizer_train(int argc, char **argv) {
     if (n_pos + 1 > MAX_CORPUS) return cli_usage_error(&spec, "too many corpus files");
     const char *files[MAX_CORPUS + 1];
     files[0] = first;
-    for (int i = 0; i < n_pos; i++) files[i + 1] = pos[i];
+    for (int i = 0; i < n_pos; i++)
+        files[i + 1] = pos[i];
     int n_files = n_pos + 1;
 
     rlhf_status st = cli_setup(&com, NULL);
     if (st != RLHF_OK) return cli_fail(spec.cmd, st);
     o.max_bytes = (int64_t)(max_bytes > (uint64_t)INT64_MAX ? INT64_MAX : max_bytes);
-    o.threads = com.threads;
     o.dump_path = dump;
     cli_progress prog;
     cli_progress_start(&prog, "merges", "merges", 0, &com);
