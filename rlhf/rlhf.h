@@ -389,6 +389,50 @@ const char *rlhf_tokenizer_piece(const rlhf_tokenizer *t, int32_t prev, int32_t 
 rlhf_status rlhf_tokenizer_decode(const rlhf_tokenizer *t, const int32_t *ids, int32_t n,
                                   char **text);
 
+/* ---- tokenizer training ------------------------------------------------------------------------- */
+
+/* A SentencePiece-style BPE trainer (tokenizer_train.c) writing a SentencePiece `tokenizer.model`
+ * laid out like Llama's: 0 <unk> (UNKNOWN), 1 <s>, 2 </s> (CONTROL), 3..258 <0x00>..<0xFF> (BYTE),
+ * then the merged pieces in merge order and the kept characters (NORMAL), scored -0, -1, -2, ...
+ * so that SentencePiece's BPE encoder (highest-scoring adjacent merge first) replays the merges.
+ * Text: identity normalizer, dummy prefix, spaces escaped to U+2581, extra spaces kept; words start
+ * at each U+2581; digits never merge; characters outside --character-coverage go to byte fallback. */
+typedef struct rlhf_tokenizer_train_opts {
+    int32_t vocab_size;         /* total pieces, the 259 specials included */
+    float character_coverage;   /* fraction of characters (by count) kept as pieces: 0.9995 */
+    int32_t max_piece_chars;    /* longest piece in codepoints: 16 */
+    int64_t max_bytes;          /* read at most this many bytes of text over all files; 0 = all */
+    const char *dump_path;      /* debug: "count\tpiece piece ..." of the most frequent words as
+                                   the trainer segmented them (NULL = none) */
+    int32_t dump_words;         /* how many words to dump */
+    /* called now and then with (merges done, merges wanted); may be NULL (same shape as
+     * rlhf_progress_fn) */
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
+} rlhf_tokenizer_train_opts;
+
+typedef struct rlhf_tokenizer_train_stats {
+    int64_t lines, bytes;       /* non-empty lines and their bytes, as read */
+    int64_t words, unique_words;
+    int64_t chars_seen;         /* distinct codepoints */
+    int32_t chars_kept;         /* of which kept as pieces (the rest: byte fallback) */
+    int32_t merges;             /* merged pieces added */
+    int32_t dup_merges;         /* merges whose string was already a piece (no new piece) */
+    int32_t vocab_size;
+    double seconds_read, seconds_merge;
+} rlhf_tokenizer_train_stats;
+
+/* Defaults: vocab 4096, coverage 0.9995, pieces up to 16 codepoints, everything read. Cannot fail. */
+rlhf_tokenizer_train_opts rlhf_tokenizer_train_defaults(void);
+/* Trains on the corpus files (.txt, or .gz read through zlib; one sentence per line) and writes
+ * the model to out_path atomically (temporary file, fsync, rename). Same inputs and options give
+ * the same bytes. Errors name the file: missing or corrupt input (RLHF_ERR_IO/FORMAT), no text
+ * (RLHF_ERR_FORMAT), a vocabulary too small for the kept characters or larger than the corpus
+ * can fill (RLHF_ERR_ARG). stats may be NULL. */
+rlhf_status rlhf_tokenizer_train(const rlhf_tokenizer_train_opts *o, const char *const *corpus,
+                                 int32_t n_corpus, const char *out_path,
+                                 rlhf_tokenizer_train_stats *stats);
+
 /* ---- batched sampling ---------------------------------------------------------------------------- */
 
 typedef struct rlhf_sample_config {

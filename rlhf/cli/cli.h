@@ -34,6 +34,7 @@ int cmd_model_info(int argc, char **argv);
 int cmd_bench_train(int argc, char **argv);
 int cmd_bench_sample(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_tokenizer_train(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

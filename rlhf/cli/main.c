@@ -18,6 +18,8 @@ static const cli_command commands[] = {
      cmd_bench_sample},
     {"convert", "convert a checkpoint between llama2.c .bin and Hugging Face directories",
      cmd_convert},
+    {"tokenizer train", "train a SentencePiece-style BPE tokenizer.model on text files",
+     cmd_tokenizer_train},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
@@ -29,7 +31,7 @@ static void print_usage(FILE *f) {
             "\n"
             "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n"
             "  rlhf <command> --help    options of a command, with their defaults\n"
@@ -83,7 +85,7 @@ static void print_group(FILE *f, const char *group) {
     size_t gl = strlen(group);
     for (int i = 0; i < N_COMMANDS; i++)
         if (strncmp(commands[i].name, group, gl) == 0 && commands[i].name[gl] == ' ')
-            fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+            fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n  rlhf %s <subcommand> --help    options of a subcommand\n", group);
 }
 
