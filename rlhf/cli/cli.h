@@ -33,6 +33,7 @@ int cmd_model_init(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_bench_train(int argc, char **argv);
 int cmd_bench_sample(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

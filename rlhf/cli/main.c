@@ -16,6 +16,7 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    {"tokenize", "text to token ids and back (.model or .bin tokenizer)", cmd_tokenize},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
