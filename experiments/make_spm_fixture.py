@@ -13,6 +13,13 @@ other control byte, DEL and every byte that is not part of valid UTF-8 as \xHH; 
 UTF-8 stays as is. <ids> are space-separated; "-" is the empty list. The text is passed to
 SentencePiece as bytes, so the invalid-UTF-8 cases show what SentencePiece does with them.
 The random cases use a fixed seed: the file is reproducible.
+
+With --small it also trains two 600-piece BPE models on the first 300 KB of tiny_shakespeare
+(identity normalizer) that exercise what the Llama 2 model does not: spm_small_nobf.model
+(no byte fallback: unknown characters -> UNK; remove_extra_whitespaces) and spm_small_ud.model
+(byte fallback, USER_DEFINED "<X>" and "[INST]", CONTROL "<ctl>"), each with a cases file
+spm_small_{nobf,ud}.txt in the same format. (SentencePiece's trainer is multi-threaded; the
+models may differ between runs, so the cases file always goes with its model.)
 """
 import argparse
 import random
@@ -151,12 +158,80 @@ def random_case(rng, k):
     return b"".join(parts)
 
 
+def write_cases(sp, cases, path, header, decode_lines=()):
+    lines = header[:]
+    n_rt_fail = 0
+    for b in cases:
+        ids = sp.encode(b)
+        dec = sp.decode(ids).encode("utf-8")
+        try:
+            valid = b.decode("utf-8")
+        except UnicodeDecodeError:
+            valid = None
+        if valid is not None and "\u2581" not in valid and dec != b:
+            n_rt_fail += 1
+        lines.append("E\t%s\t%s\t%s" % (escape(b), " ".join(map(str, ids)) or "-", escape(dec)))
+    for ids in decode_lines:
+        dec = sp.decode(ids).encode("utf-8")
+        lines.append("D\t%s\t%s" % (" ".join(map(str, ids)) or "-", escape(dec)))
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(lines) + "\n")
+    return n_rt_fail
+
+
+def make_small(args):
+    import gzip
+    import os
+    import tempfile
+    corpus = os.path.join(os.path.dirname(args.model), "..", "data", "corpus",
+                          "tiny_shakespeare.txt.gz")
+    text = gzip.open(corpus, "rt", encoding="utf-8").read()[:300000]
+    fixdir = os.path.dirname(args.out)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "c.txt")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(text)
+        for name, extra in [("nobf", dict(byte_fallback=False, remove_extra_whitespaces=True)),
+                            ("ud", dict(byte_fallback=True, remove_extra_whitespaces=False,
+                                        user_defined_symbols=["<X>", "[INST]"],
+                                        control_symbols=["<ctl>"]))]:
+            prefix = os.path.join(tmp, name)
+            spm.SentencePieceTrainer.train(input=src, model_prefix=prefix, vocab_size=600,
+                                           model_type="bpe", normalization_rule_name="identity",
+                                           character_coverage=1.0, minloglevel=2,
+                                           num_threads=1, **extra)
+            model = os.path.join(fixdir, "spm_small_%s.model" % name)
+            with open(prefix + ".model", "rb") as f, open(model, "wb") as g:
+                g.write(f.read())
+            sp = spm.SentencePieceProcessor(model_file=model)
+            rng = random.Random(args.seed + 1)
+            frags = ["the", " ", "  ", "\u00e9", "\u4e2d", "<X>", "[INST]", "ab", "\n", "Q", "zz",
+                     "\u20ac", "\U0001f600", "<ctl>", "'", "\t", "KING", ",", "\u0436"]
+            cases = [c.encode() for c in ["", " ", "Hello world", "  lots   of   space  ",
+                                          "\u0436\u20ac unknown \u4e2d\u6587\u4e2d x",
+                                          "[INST] <X> hi<X>[INST]", "<ctl> ok", "\t tab"]]
+            for _ in range(150):
+                cases.append("".join(rng.choice(frags) for _ in range(rng.randint(0, 15))).encode())
+            cases += INVALID[:6]
+            V = sp.get_piece_size()
+            dl = [[rng.randrange(V) for _ in range(rng.randint(0, 10))] for _ in range(40)]
+            path = os.path.join(fixdir, "spm_small_%s.txt" % name)
+            write_cases(sp, cases, path,
+                        ["# SentencePiece %s ids for spm_small_%s.model (experiments/"
+                         "make_spm_fixture.py --small)." % (spm.__version__, name)], dl)
+            print("%s: %d encode cases, 40 decode cases" % (path, len(cases)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="../shared/models/llama2_tokenizer.model")
     ap.add_argument("--out", default="tests/fixtures/spm_llama2_cases.txt")
     ap.add_argument("--seed", type=int, default=20240607)
+    ap.add_argument("--small", action="store_true",
+                    help="also train and write the two small test models (see the top)")
     args = ap.parse_args()
+    if args.small:
+        make_small(args)
     sp = spm.SentencePieceProcessor(model_file=args.model)
     rng = random.Random(args.seed)
 

@@ -28,7 +28,8 @@
  *   4. output: each symbol's id (CONTROL/UNKNOWN/BYTE pieces are looked up first, as
  *      SentencePiece's PieceToId does; absent = UNKNOWN). An UNUSED piece is split back into the
  *      two symbols it was merged from, recursively. An UNKNOWN symbol with byte_fallback becomes
- *      the byte pieces <0xXX> of its UTF-8 bytes.
+ *      the byte pieces <0xXX> of its UTF-8 bytes; without byte_fallback, consecutive unknown
+ *      symbols give a single UNK id.
  * Chat markers such as "[INST]", "<<SYS>>" or "<s>" are ordinary text: CONTROL pieces are never
  * produced from text.
  *
@@ -772,7 +773,8 @@ static void add_pair(spm_enc *e, int32_t a, int32_t b) {
 }
 
 /* Appends the ids of the symbol norm[s, s+l) to ids (resegmenting UNUSED pieces, byte fallback
- * for unknown ones). stack: scratch of 2 * (l + 1) entries. */
+ * for unknown ones; without byte fallback a run of unknown symbols gives one UNK, as
+ * SentencePiece merges them). stack: scratch of 2 * (l + 1) entries. */
 static void emit_symbol(const spm_enc *e, int32_t s, int32_t l, int32_t *ids, int32_t *n,
                         int32_t *stack) {
     const spm_model *m = e->m;
@@ -794,8 +796,8 @@ static void emit_symbol(const spm_enc *e, int32_t s, int32_t l, int32_t *ids, in
         if (id == m->unk && m->byte_fallback) {
             for (int32_t j = 0; j < wl; j++)
                 ids[(*n)++] = m->byte_id[(unsigned char)e->norm[ws + j]];
-        } else {
-            ids[(*n)++] = id;
+        } else if (id != m->unk || *n == 0 || ids[*n - 1] != m->unk) {
+            ids[(*n)++] = id; /* consecutive unknowns make one UNK, as in SentencePiece */
         }
     }
 }

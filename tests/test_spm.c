@@ -10,6 +10,9 @@
  *           piece, missing byte pieces, non-identity normalizer: errors naming the file
  *   spm-04  a synthetic model: merges by score with leftmost ties, UNUSED resegmentation,
  *           USER_DEFINED symbols, unknown characters without byte fallback, remove_extra_whitespaces
+ *   spm-06  two small models trained by SentencePiece (tests/fixtures/spm_small_*.model): no
+ *           byte fallback + remove_extra_whitespaces, and USER_DEFINED/CONTROL symbols: exact ids
+ *           and decodings against their fixtures (these need no shared file)
  *   spm-05  long inputs (1 MB mixed text, 200 KB of one letter): valid, round trip
  * Skips (77) after spm-03/04 when the shared model is missing. */
 #include <stdint.h>
@@ -103,9 +106,11 @@ static int valid_utf8_no_2581(const char *s, size_t n) {
 
 /* ---- spm-01: the SentencePiece fixture ---------------------------------------------------------- */
 
-static void test_fixture(rlhf_tokenizer *t) {
+/* Checks every case of the fixture rel against t; round trips only when check_rt. */
+static void test_fixture(rlhf_tokenizer *t, const char *rel, int min_enc, int min_dec,
+                         int check_rt) {
     char path[1024];
-    test_src("tests/fixtures/spm_llama2_cases.txt", path, sizeof path);
+    test_src(rel, path, sizeof path);
     FILE *f = fopen(path, "r");
     CHECKF(f != NULL, "cannot open fixture %s (set RLHF_SRC)", path);
     if (!f) return;
@@ -152,7 +157,7 @@ static void test_fixture(rlhf_tokenizer *t) {
             char *dec = NULL;
             CHECK_OK(rlhf_tokenizer_decode(t, want, nw, &dec));
             CHECKF(dec && strcmp(dec, want_dec) == 0, "fixture line %d: decode differs", lineno);
-            if (dec && valid_utf8_no_2581(text, (size_t)tl)) {
+            if (dec && check_rt && valid_utf8_no_2581(text, (size_t)tl)) {
                 CHECKF(strcmp(dec, text) == 0, "fixture line %d: round trip failed", lineno);
                 n_rt++;
             }
@@ -181,10 +186,11 @@ static void test_fixture(rlhf_tokenizer *t) {
     free(want_dec);
     free(want);
     free(got);
-    CHECKF(n_enc >= 300 && n_dec >= 50, "fixture: only %d encode / %d decode cases", n_enc, n_dec);
-    printf("spm-01: %d encodings (%d mismatches), %d round trips, %d decodings compared with "
+    CHECKF(n_enc >= min_enc && n_dec >= min_dec, "%s: only %d encode / %d decode cases", rel,
+           n_enc, n_dec);
+    printf("%s: %d encodings (%d mismatches), %d round trips, %d decodings compared with "
            "SentencePiece\n",
-           n_enc, mismatches, n_rt, n_dec);
+           rel, n_enc, mismatches, n_rt, n_dec);
 }
 
 /* ---- spm-02: facts ------------------------------------------------------------------------------- */
@@ -625,6 +631,19 @@ int main(void) {
 
     test_corrupt(real, rn);
     test_synthetic();
+    /* two small SentencePiece-trained models checked into tests/fixtures (no shared file) */
+    static const struct {
+        const char *model, *cases;
+        int rt;
+    } small[] = {{"tests/fixtures/spm_small_nobf.model", "tests/fixtures/spm_small_nobf.txt", 0},
+                 {"tests/fixtures/spm_small_ud.model", "tests/fixtures/spm_small_ud.txt", 1}};
+    for (int i = 0; i < 2; i++) {
+        char mp[1024];
+        rlhf_tokenizer *t = NULL;
+        CHECK_OK(rlhf_tokenizer_load(&t, test_src(small[i].model, mp, sizeof mp), 600));
+        if (t) test_fixture(t, small[i].cases, 150, 30, small[i].rt);
+        rlhf_tokenizer_free(t);
+    }
     if (real) {
         rlhf_tokenizer *t = NULL;
         CHECK_OK(rlhf_tokenizer_load_model(&t, model));
@@ -632,7 +651,7 @@ int main(void) {
             FILE *f = fopen(bin, "rb");
             if (f) fclose(f);
             test_facts(t, f ? bin : NULL, model);
-            test_fixture(t);
+            test_fixture(t, "tests/fixtures/spm_llama2_cases.txt", 300, 50, 1);
             test_long(t);
         }
         rlhf_tokenizer_free(t);
