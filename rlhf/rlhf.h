@@ -373,19 +373,31 @@ typedef struct rlhf_tokenizer rlhf_tokenizer;
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token: float score, int32 len, bytes.
  * vocab_size 0 = read to end of file. BOS 1, EOS 2, UNK 0 (the file carries no ids). */
 rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int32_t vocab_size);
+/* SentencePiece tokenizer.model (protobuf ModelProto, BPE, identity normalizer), e.g. Meta's
+ * Llama 2 tokenizer: encodes exactly as SentencePiece does. BOS/EOS/UNK ids come from the file.
+ * Malformed files are RLHF_ERR_FORMAT naming the file, byte offset and field. */
+rlhf_status rlhf_tokenizer_load_model(rlhf_tokenizer **out, const char *path);
+/* Either format, recognised by content (a protobuf ModelProto or a llama2.c tokenizer.bin).
+ * vocab_size: 0 = whatever the file holds; otherwise the file must hold exactly that many. */
+rlhf_status rlhf_tokenizer_load(rlhf_tokenizer **out, const char *path, int32_t vocab_size);
 void rlhf_tokenizer_free(rlhf_tokenizer *t);
 int32_t rlhf_tokenizer_vocab_size(const rlhf_tokenizer *t);
-int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t);
-int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t);
+int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t); /* -1: a .model without BOS */
+int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t); /* -1: a .model without EOS */
+int32_t rlhf_tokenizer_unk(const rlhf_tokenizer *t);
 /* Encodes UTF-8 text: dummy-prefix space (for non-empty text), codepoints looked up as pieces,
  * unknown ones as <0xXX> byte pieces, then merges of the best-scoring pair until none applies.
- * Writes up to cap ids; *n gets the count (RLHF_ERR_ARG if cap is too small). */
+ * For a .model this is SentencePiece's encoder (see spm.c; invalid UTF-8 bytes become U+FFFD as
+ * there). Writes up to cap ids; *n gets the count (RLHF_ERR_ARG if cap is too small). */
 rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, bool bos, bool eos,
                                   int32_t *ids, int32_t cap, int32_t *n);
 /* The bytes of one piece as it appears in text, given the previous id (a piece following BOS
- * drops its leading space; <0xXX> becomes the raw byte). *len gets the byte count. */
+ * drops its leading space; <0xXX> becomes the raw byte). *len gets the byte count. For a .model,
+ * a piece at the start (prev < 0) or after any control piece drops it too (SentencePiece). */
 const char *rlhf_tokenizer_piece(const rlhf_tokenizer *t, int32_t prev, int32_t id, size_t *len);
-/* Decodes ids into a newly allocated NUL-terminated string (free with free()). */
+/* Decodes ids into a newly allocated NUL-terminated string (free with free()). For a .model,
+ * exactly SentencePiece's DecodeIds (the first piece's dummy-prefix space is dropped, byte pieces
+ * are reassembled and invalid byte runs become U+FFFD, UNK gives " \u2047 "). */
 rlhf_status rlhf_tokenizer_decode(const rlhf_tokenizer *t, const int32_t *ids, int32_t n,
                                   char **text);
 

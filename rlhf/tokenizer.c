@@ -1,4 +1,7 @@
-/* tokenizer.c: the llama2.c tokenizer.bin format and its SentencePiece-style BPE encoder.
+/* tokenizer.c: the public tokenizer: the llama2.c tokenizer.bin format and its
+ * SentencePiece-style BPE encoder; SentencePiece tokenizer.model files are handled by spm.c
+ * (rlhf_tokenizer_load_model, or rlhf_tokenizer_load which tells the formats apart by content)
+ * and every function below dispatches to it when t->spm is set.
  *
  * File (little-endian): int32 max_token_length, then per token: float32 score, int32 len, len
  * bytes (the piece, with SentencePiece's U+2581 already replaced by ' '). Ids are positions; the
@@ -39,6 +42,7 @@
 #include <sys/stat.h>
 
 #include "rlhf.h"
+#include "spm_impl.h"
 
 #define TOK_UNK       0
 #define TOK_BOS       1
@@ -58,6 +62,8 @@ struct rlhf_tokenizer {
     int32_t *slots;           /* (cap) open-addressing hash of pieces -> id, -1 empty */
     uint32_t cap_mask;        /* cap - 1, cap a power of two >= 2V */
     char byte_pieces[256][2]; /* NUL-terminated single bytes for "<0xXX>" pieces */
+    spm_model *spm;           /* a SentencePiece .model: everything goes through spm.c; the
+                                 fields above other than vocab_size/max_len are unused */
 };
 
 static uint64_t hash_bytes(const char *s, size_t n) {
@@ -85,17 +91,37 @@ void rlhf_tokenizer_free(rlhf_tokenizer *t) {
     free(t->len);
     free(t->score);
     free(t->slots);
+    spm_model_free(t->spm);
     free(t);
 }
 
 int32_t rlhf_tokenizer_vocab_size(const rlhf_tokenizer *t) { return t->vocab_size; }
-int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t) {
-    (void)t;
-    return TOK_BOS;
-}
-int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t) {
-    (void)t;
-    return TOK_EOS;
+int32_t rlhf_tokenizer_bos(const rlhf_tokenizer *t) { return t->spm ? spm_model_bos(t->spm) : TOK_BOS; }
+int32_t rlhf_tokenizer_eos(const rlhf_tokenizer *t) { return t->spm ? spm_model_eos(t->spm) : TOK_EOS; }
+int32_t rlhf_tokenizer_unk(const rlhf_tokenizer *t) { return t->spm ? spm_model_unk(t->spm) : TOK_UNK; }
+
+/* The .model path of rlhf_tokenizer_encode (same contract). */
+static rlhf_status encode_spm(const rlhf_tokenizer *t, const char *text, bool bos, bool eos,
+                              int32_t *ids, int32_t cap, int32_t *n) {
+    const int32_t bos_id = spm_model_bos(t->spm), eos_id = spm_model_eos(t->spm);
+    if ((bos && bos_id < 0) || (eos && eos_id < 0))
+        return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_encode: the model defines no %s id",
+                        bos && bos_id < 0 ? "BOS" : "EOS");
+    int32_t *body = NULL, nb = 0;
+    RLHF_TRY(spm_encode(t->spm, text, strlen(text), &body, &nb));
+    *n = nb + (bos ? 1 : 0) + (eos ? 1 : 0);
+    rlhf_status st = RLHF_OK;
+    if (*n > cap) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "tokenizer_encode: %d ids do not fit in cap %d", *n, cap);
+    } else {
+        int32_t k = 0;
+        if (bos) ids[k++] = bos_id;
+        if (nb > 0) memcpy(ids + k, body, (size_t)nb * sizeof *ids);
+        k += nb;
+        if (eos) ids[k++] = eos_id;
+    }
+    free(body);
+    return st;
 }
 
 /* Reads the whole file at path into a malloc'ed buffer. */
@@ -130,6 +156,9 @@ done:
     return st;
 }
 
+static rlhf_status parse_bin(rlhf_tokenizer **out, const unsigned char *data, int64_t size,
+                             const char *path, int32_t vocab_size);
+
 /* Contract: on success *out owns a tokenizer (rlhf_tokenizer_free). vocab_size 0 reads entries
  * to the end of the file; otherwise the file must hold exactly vocab_size entries. Failures:
  * RLHF_ERR_ARG (NULL, negative vocab_size), RLHF_ERR_IO, RLHF_ERR_NOMEM, RLHF_ERR_FORMAT (short
@@ -143,6 +172,14 @@ rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int3
     unsigned char *data = NULL;
     int64_t size = 0;
     RLHF_TRY(read_file(path, &data, &size));
+    rlhf_status st = parse_bin(out, data, size, path, vocab_size);
+    free(data);
+    return st;
+}
+
+/* The tokenizer.bin parser behind rlhf_tokenizer_load_bin, on the file's bytes (not freed). */
+static rlhf_status parse_bin(rlhf_tokenizer **out, const unsigned char *data, int64_t size,
+                             const char *path, int32_t vocab_size) {
     rlhf_status st = RLHF_OK;
     rlhf_tokenizer *t = NULL;
     if (size < 4) {
@@ -240,13 +277,71 @@ rlhf_status rlhf_tokenizer_load_bin(rlhf_tokenizer **out, const char *path, int3
             h = (h + 1) & t->cap_mask;
         t->slots[h] = i;
     }
-    free(data);
     *out = t;
     return RLHF_OK;
 nomem:
     st = RLHF_ERR(RLHF_ERR_NOMEM, "%s: out of memory loading the tokenizer", path);
 fail:
     rlhf_tokenizer_free(t);
+    return st;
+}
+
+/* Wraps a parsed SentencePiece model; takes ownership of m (freed on failure too). */
+static rlhf_status wrap_model(rlhf_tokenizer **out, spm_model *m, const char *path,
+                              int32_t vocab_size) {
+    if (vocab_size > 0 && spm_model_size(m) != vocab_size) {
+        const int32_t have = spm_model_size(m);
+        spm_model_free(m);
+        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: the model has %d pieces, expected vocab_size %d",
+                        path, have, vocab_size);
+    }
+    rlhf_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        spm_model_free(m);
+        return RLHF_ERR(RLHF_ERR_NOMEM, "%s: out of memory loading the tokenizer", path);
+    }
+    t->spm = m;
+    t->vocab_size = spm_model_size(m);
+    t->max_len = (int32_t)spm_model_max_piece_len(m);
+    *out = t;
+    return RLHF_OK;
+}
+
+/* Contract: on success *out owns a tokenizer. Failures: RLHF_ERR_ARG (NULL), RLHF_ERR_IO,
+ * RLHF_ERR_NOMEM, RLHF_ERR_FORMAT / RLHF_ERR_UNSUPPORTED as spm_model_parse (spm_impl.h), the
+ * message naming the file. *out is NULL on failure. */
+rlhf_status rlhf_tokenizer_load_model(rlhf_tokenizer **out, const char *path) {
+    if (out) *out = NULL;
+    if (!out || !path) return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_load_model: NULL argument");
+    unsigned char *data = NULL;
+    int64_t size = 0;
+    RLHF_TRY(read_file(path, &data, &size));
+    spm_model *m = NULL;
+    rlhf_status st = spm_model_parse(&m, data, (size_t)size, path);
+    free(data);
+    if (st != RLHF_OK) return st;
+    return wrap_model(out, m, path, 0);
+}
+
+/* Contract: as rlhf_tokenizer_load_model or rlhf_tokenizer_load_bin, whichever the content
+ * says (spm_looks_like_model); vocab_size 0 accepts any size, otherwise a .model must have
+ * exactly that many pieces. *out is NULL on failure. */
+rlhf_status rlhf_tokenizer_load(rlhf_tokenizer **out, const char *path, int32_t vocab_size) {
+    if (out) *out = NULL;
+    if (!out || !path) return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_load: NULL argument");
+    if (vocab_size < 0)
+        return RLHF_ERR(RLHF_ERR_ARG, "%s: vocab_size %d must be >= 0", path, vocab_size);
+    unsigned char *data = NULL;
+    int64_t size = 0;
+    RLHF_TRY(read_file(path, &data, &size));
+    rlhf_status st;
+    if (spm_looks_like_model(data, (size_t)size)) {
+        spm_model *m = NULL;
+        st = spm_model_parse(&m, data, (size_t)size, path);
+        if (st == RLHF_OK) st = wrap_model(out, m, path, vocab_size);
+    } else {
+        st = parse_bin(out, data, size, path, vocab_size);
+    }
     free(data);
     return st;
 }
@@ -332,6 +427,7 @@ rlhf_status rlhf_tokenizer_encode(const rlhf_tokenizer *t, const char *text, boo
     if (n) *n = 0;
     if (!t || !text || !n || cap < 0 || (!ids && cap > 0))
         return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_encode: bad arguments");
+    if (t->spm) return encode_spm(t, text, bos, eos, ids, cap, n);
     const size_t tlen = strlen(text);
     if (tlen > TOK_MAX_TEXT)
         return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_encode: text of %zu bytes is too long", tlen);
@@ -429,6 +525,7 @@ const char *rlhf_tokenizer_piece(const rlhf_tokenizer *t, int32_t prev, int32_t 
     size_t dummy;
     if (!len) len = &dummy;
     *len = 0;
+    if (t->spm) return spm_piece_text(t->spm, prev, id, len);
     if (id < 0 || id >= t->vocab_size || id == TOK_BOS || id == TOK_EOS) return "";
     const char *p = t->blob + t->off[id];
     size_t l = (size_t)t->len[id];
@@ -455,6 +552,7 @@ rlhf_status rlhf_tokenizer_decode(const rlhf_tokenizer *t, const int32_t *ids, i
     if (text) *text = NULL;
     if (!t || !text || n < 0 || (!ids && n > 0))
         return RLHF_ERR(RLHF_ERR_ARG, "tokenizer_decode: bad arguments");
+    if (t->spm) return spm_decode(t->spm, ids, n, text, NULL);
     size_t total = 0;
     for (int32_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->vocab_size)

@@ -35,6 +35,7 @@ int cmd_bench_train(int argc, char **argv);
 int cmd_bench_sample(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@ static const cli_command commands[] = {
      cmd_convert},
     {"tokenizer train", "train a SentencePiece-style BPE tokenizer.model on text files",
      cmd_tokenizer_train},
+    {"tokenize", "text to token ids and back (.model or .bin tokenizer)", cmd_tokenize},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
