@@ -11,6 +11,7 @@
 #              through byte pieces and round-trip; SentencePiece's encoding of the 5000 most
 #              frequent training words equals the trainer's own segmentation (--dump-words);
 #              tokens per byte on the held-out text, next to Llama 2's tokenizer
+#   cli-tt-04  our .model reader and encoder (rlhf tokenize) equal SentencePiece on 150 held-out lines
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC; PYTHON (default /usr/bin/python3).
 # Exit status: 0 all passed, 1 a check failed, 77 (skip) when the shared corpus or python3's
@@ -170,4 +171,23 @@ sys.exit(1 if bad else 0)
 EOF
 rc=$?
 [ $rc -eq 0 ] || failures=$((failures + 1))
+
+# cli-tt-04: our own .model reader and encoder (rlhf tokenize) give SentencePiece's ids on the
+# trained model, line by line over the held-out text
+"$PY" - "$MODEL" "$TMP/heldout.txt" >"$TMP/expect.tsv" <<'EOF'
+import sys
+import sentencepiece as spm
+sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
+for line in open(sys.argv[2], encoding='utf-8').read().split('\n')[:150]:
+    if line:
+        print(line + '\t' + ' '.join(map(str, sp.encode(line))))
+EOF
+n=0 bad=0
+while IFS=$'\t' read -r text ids; do
+    got=$("$BIN" tokenize --tokenizer "$MODEL" -- "$text") || got="(exit $?)"
+    n=$((n + 1))
+    [ "$got" = "$ids" ] || { bad=$((bad + 1)); [ $bad -le 3 ] && echo "  differs: '$text': ours '$got' vs '$ids'"; }
+done <"$TMP/expect.tsv"
+if [ $n -gt 0 ] && [ $bad -eq 0 ]; then echo "ok   our encoder equals SentencePiece on $n held-out lines"
+else fail "our encoder differs from SentencePiece on $bad of $n held-out lines"; fi
 finish
