@@ -1,4 +1,4 @@
-/* cmd_generate.c: `rlhf generate`, text generation from a llama2.c checkpoint.
+/* cmd_generate.c: `rlhf generate`, text generation from a checkpoint (llama2.c .bin or HF dir).
  *
  * Follows llama2.c's run.c so that its published outputs can be reproduced: the prompt is encoded
  * with BOS, --steps counts the positions run through the model (BOS and prompt included), the
@@ -30,10 +30,10 @@ int cmd_generate(int argc, char **argv) {
     bool ids = false;
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
-        {"model", 'm', CLI_STR, &model_path, "M.bin", NULL, "llama2.c checkpoint (v0 or v1); required",
+        {"model", 'm', CLI_STR, &model_path, "M", NULL, "checkpoint: llama2.c .bin (v0 or v1) or Hugging Face directory; required",
          false},
-        {"tokenizer", 'z', CLI_STR, &tok_path, "T.bin", NULL,
-         "llama2.c tokenizer.bin; required unless --ids is given without --prompt", false},
+        {"tokenizer", 'z', CLI_STR, &tok_path, "T", NULL,
+         "tokenizer.model or llama2.c tokenizer.bin; needed unless --ids and no --prompt", false},
         {"prompt", 'i', CLI_STR, &prompt, "TEXT", "empty: start from BOS alone",
          "text to continue (encoded with BOS)", false},
         {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "1.0",
@@ -63,9 +63,10 @@ int cmd_generate(int argc, char **argv) {
         {0},
     };
     cli_spec spec = {
-        "generate", "--model M.bin --tokenizer T.bin [options]",
-        "Samples text from a llama2.c checkpoint and prints the prompt and its continuation\n"
-        "(one line per sequence) on stdout. With -v the seed and achieved tokens/s go to stderr.\n"
+        "generate", "--model M --tokenizer T [options]",
+        "Samples text from a checkpoint (llama2.c .bin or Hugging Face dir) and prints the\n"
+        "prompt and its continuation (one line per sequence) on stdout. With -v the seed and\n"
+        "achieved tokens/s go to stderr.\n"
         "Counting follows llama2.c's run.c (-n N from BOS gives N tokens), except that a sequence\n"
         "holds at most seq_len tokens with BOS, one fewer than run.c -n seq_len would print.",
         opts, 0, 0};
@@ -91,13 +92,13 @@ int cmd_generate(int argc, char **argv) {
     rlhf_status st;
     RLHF_TRY_GOTO(st, cli_setup(&com, &be), fail);
     /* max_B = max_T = 1: the sampler has its own buffers; the model's forward is not used */
-    RLHF_TRY_GOTO(st, rlhf_model_load_llama2c(&model, model_path, be, false, 1, 1), fail);
+    RLHF_TRY_GOTO(st, rlhf_model_load(&model, model_path, be, false, 1, 1), fail);
     const rlhf_model_config *c = rlhf_model_get_config(model);
     if (com.verbose) {
         fprintf(stderr, "model %s: ", model_path);
         cli_print_config(stderr, c);
     }
-    if (tok_path) RLHF_TRY_GOTO(st, rlhf_tokenizer_load_bin(&tok, tok_path, c->vocab_size), fail);
+    if (tok_path) RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, c->vocab_size), fail);
 
     /* prompt: BOS + encoded text (run.c allocates strlen + 3) */
     size_t plen = prompt ? strlen(prompt) : 0;
