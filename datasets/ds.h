@@ -55,8 +55,13 @@ typedef enum ds_format { DS_FMT_AUTO = 0, DS_FMT_HH, DS_FMT_SHAREGPT, DS_FMT_NEM
 typedef struct ds_read_opts {
     ds_format format;
     ds_track track;      /* applied to pairs (HH has none in the file) */
-    int8_t unsafe;       /* --unsafe: tag prompts unsafe (1); -1 = from the file or unknown */
+    int8_t unsafe;       /* --unsafe: tag prompts unsafe (1); -1 = from the file or unknown
+                            (0 is read as -1, so a zeroed struct means "from the file") */
     bool skip_bad;       /* false: the first bad record is an error (file:line: reason) */
+    /* added beyond the interface text (zero = default): */
+    int64_t max_record_bytes; /* record size limit; 0 = DS_MAX_RECORD_BYTES (64 MiB) */
+    bool no_prescan;     /* stop mode normally validates the whole file before delivering anything;
+                            true: one pass, records before a bad one are delivered (caller rolls back) */
 } ds_read_opts;
 typedef struct ds_read_stats { int64_t records, good, bad, rejected_same, rejected_context; } ds_read_stats;
 /* sink returns RLHF_OK to go on; any error stops the read and is returned. bad, if not NULL, is
@@ -65,12 +70,19 @@ typedef rlhf_status (*ds_sink)(void *ctx, const ds_record *r);
 typedef void (*ds_bad_fn)(void *ctx, const char *file, int64_t line, const char *reason);
 
 /* Reads the file at path and calls sink for each good record, in file order. o may be NULL
- * (auto format, no track, unsafe -1, stop mode). stats, if not NULL, is filled (also on failure,
- * with the counts so far). Stop mode: the first bad record returns RLHF_ERR_FORMAT with
- * rlhf_last_error() "file:line: reason"; records before it have already been delivered, so the
- * caller rolls back. Skip mode: bad records go to bad (if not NULL) and are counted. I/O errors
- * (missing file, truncated gzip stream) are RLHF_ERR_IO / RLHF_ERR_FORMAT in both modes, since
- * nothing after them can be read. Sink errors are returned unchanged. */
+ * (auto format, no track, unsafe from the file, stop mode). stats, if not NULL, is filled (also
+ * on failure, with the counts so far).
+ * Stop mode: the whole file is validated first (sink not called); the first bad record returns
+ * RLHF_ERR_FORMAT with rlhf_last_error() "file:line: reason" and nothing is delivered. Then a
+ * second pass delivers. (o->no_prescan: one pass; records before the bad one are delivered.)
+ * Skip mode: bad records go to bad (if not NULL) with their line and reason, and are counted;
+ * damage that ends the file (truncated gzip, unterminated JSON document or CSV quote) is one bad
+ * record at the line where it starts and reading stops there with RLHF_OK.
+ * Errors in both modes: missing/unreadable file (RLHF_ERR_IO), empty file, a CSV header without
+ * the needed columns (RLHF_ERR_FORMAT, file:line). Sink errors are returned unchanged.
+ * HH pairs with differing contexts or identical responses are counted in stats, not delivered,
+ * not bad. Every delivered string is valid UTF-8 without NUL; records larger than
+ * max_record_bytes are bad records. */
 rlhf_status ds_read(const char *path, const ds_read_opts *o, ds_sink sink, ds_bad_fn bad,
                     void *ctx, ds_read_stats *stats);
 /* Deterministic split by hash of the record's content: true = eval, for a fraction in [0,1]. */
