@@ -33,6 +33,10 @@ int cmd_model_init(int argc, char **argv);
 int cmd_model_info(int argc, char **argv);
 int cmd_bench_train(int argc, char **argv);
 int cmd_bench_sample(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

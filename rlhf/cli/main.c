@@ -16,6 +16,12 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    {"init", "create a run directory (RUN/rlhf.db, ckpt/, logs/)", cmd_init},
+    {"status", "summarize a run: rows per table, stages, last metrics", cmd_status},
+    {"export", "write a run's samples, pairs, selections, dialogues or prompts (JSONL/CSV)",
+     cmd_export},
+    {"import", "import dataset files into a run (HH-RLHF, ShareGPT, NeMo, MT-Bench, CSV, lists)",
+     cmd_import},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
