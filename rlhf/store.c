@@ -37,7 +37,8 @@ struct rlhf_store {
     int64_t buf_cap;
 };
 
-/* ---- errors and statements ------------------------------------------------------------------------ */
+/* ---- errors and statements
+ * ------------------------------------------------------------------------ */
 
 #define SQL_ERR(s, what)                                                                           \
     RLHF_ERR(RLHF_ERR_SQLITE, "%s: %s: %s", (s)->db_path, (what), sqlite3_errmsg((s)->db))
@@ -112,7 +113,8 @@ static rlhf_split col_split(sqlite3_stmt *st, int i) {
     return t && strcmp(t, "eval") == 0 ? RLHF_SPLIT_EVAL : RLHF_SPLIT_TRAIN;
 }
 
-/* ---- open / migrate ---------------------------------------------------------------------------------- */
+/* ---- open / migrate
+ * ---------------------------------------------------------------------------------- */
 
 static rlhf_status pragma_int(rlhf_store *s, const char *sql, int64_t *v) {
     sqlite3_stmt *st = NULL;
@@ -150,11 +152,10 @@ static rlhf_status migrate(rlhf_store *s) {
     RLHF_TRY_GOTO(r, rlhf_store_user_version(s, &v), fail); /* another process may have won */
     if (v == 0) {
         int64_t n;
-        RLHF_TRY_GOTO(r,
-                      pragma_int(s,
-                                 "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
-                                 &n),
-                      fail);
+        RLHF_TRY_GOTO(
+            r,
+            pragma_int(s, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'", &n),
+            fail);
         if (n > 0) {
             r = RLHF_ERR(RLHF_ERR_FORMAT,
                          "%s: a database with tables but no rlhf schema version (not a run "
@@ -244,12 +245,12 @@ rlhf_status rlhf_store_open(rlhf_store **out, const char *dir, bool create) {
         }
         int has = dir_has_entries(dir);
         if (has != 0) {
-            r = has < 0 ? RLHF_ERR(RLHF_ERR_IO, "%s: cannot read directory: %s", dir,
-                                   strerror(errno))
-                        : RLHF_ERR(RLHF_ERR_ARG,
-                                   "%s: not a run directory (no %s) and not empty; refusing to "
-                                   "create a run in it",
-                                   dir, RLHF_STORE_DB_NAME);
+            r = has < 0
+                    ? RLHF_ERR(RLHF_ERR_IO, "%s: cannot read directory: %s", dir, strerror(errno))
+                    : RLHF_ERR(RLHF_ERR_ARG,
+                               "%s: not a run directory (no %s) and not empty; refusing to "
+                               "create a run in it",
+                               dir, RLHF_STORE_DB_NAME);
             goto fail;
         }
     } else if (!S_ISREG(st.st_mode)) {
@@ -304,7 +305,8 @@ void rlhf_store_close(rlhf_store *s) {
     if (!s) return;
     if (s->db) {
         rlhf_store_rollback(s);
-        for (int i = 0; i < s->n_cache; i++) sqlite3_finalize(s->cache[i].st);
+        for (int i = 0; i < s->n_cache; i++)
+            sqlite3_finalize(s->cache[i].st);
         sqlite3_close(s->db);
     }
     free(s->tok_buf);
@@ -346,7 +348,8 @@ rlhf_status rlhf_store_integrity_check(rlhf_store *s, bool *ok, char *msg, int32
     return RLHF_OK;
 }
 
-/* ---- transactions ---------------------------------------------------------------------------------- */
+/* ---- transactions
+ * ---------------------------------------------------------------------------------- */
 
 rlhf_status rlhf_store_begin(rlhf_store *s) {
     if (s->in_tx) return RLHF_ERR(RLHF_ERR_ARG, "%s: a transaction is already open", s->db_path);
@@ -373,20 +376,25 @@ rlhf_status rlhf_store_commit(rlhf_store *s) {
 void rlhf_store_rollback(rlhf_store *s) {
     if (!s->in_tx) return;
     /* Reset every statement first so that none holds the transaction open. */
-    for (int i = 0; i < s->n_cache; i++) sqlite3_reset(s->cache[i].st);
+    for (int i = 0; i < s->n_cache; i++)
+        sqlite3_reset(s->cache[i].st);
     if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_tx = false;
 }
 
 bool rlhf_store_in_transaction(const rlhf_store *s) { return s->in_tx; }
 
-/* ---- stages ---------------------------------------------------------------------------------------- */
+/* ---- stages
+ * ---------------------------------------------------------------------------------------- */
 
 const char *rlhf_store_stage_status_name(rlhf_stage_status st) {
     switch (st) {
-    case RLHF_STAGE_RUNNING: return "running";
-    case RLHF_STAGE_DONE: return "done";
-    case RLHF_STAGE_FAILED: return "failed";
+    case RLHF_STAGE_RUNNING:
+        return "running";
+    case RLHF_STAGE_DONE:
+        return "done";
+    case RLHF_STAGE_FAILED:
+        return "failed";
     }
     return "?";
 }
@@ -503,7 +511,8 @@ rlhf_status rlhf_store_stage_delete_rows(rlhf_store *s, int64_t id) {
     return RLHF_OK;
 }
 
-/* ---- inserts --------------------------------------------------------------------------------------- */
+/* ---- inserts
+ * --------------------------------------------------------------------------------------- */
 
 /* Steps an INSERT ... ON CONFLICT DO NOTHING; when nothing was inserted, runs lookup (bound by the
  * caller-provided binder through the same values) to find the existing row's id. */
@@ -519,7 +528,8 @@ static rlhf_status insert_or_find(rlhf_store *s, sqlite3_stmt *ins, const char *
     sqlite3_stmt *st = NULL;
     RLHF_TRY(stmt(s, find_sql, &st));
     int64_t k[4] = {k1, k2, k3, k4};
-    for (int i = 0; i < nk; i++) sqlite3_bind_int64(st, i + 1, k[i]);
+    for (int i = 0; i < nk; i++)
+        sqlite3_bind_int64(st, i + 1, k[i]);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         rlhf_status r = rc == SQLITE_DONE
@@ -730,19 +740,20 @@ rlhf_status rlhf_store_checkpoint_add(rlhf_store *s, const char *role, const cha
     return RLHF_OK;
 }
 
-/* ---- reading ------------------------------------------------------------------------------------------ */
+/* ---- reading
+ * ------------------------------------------------------------------------------------------ */
 
-static const char *const table_names[] = {"stages",  "checkpoints", "prompts",    "pairs",
-                                          "dialogues", "samples",   "scores",     "selections",
-                                          "metrics"};
+static const char *const table_names[] = {"stages", "checkpoints", "prompts",
+                                          "pairs",  "dialogues",   "samples",
+                                          "scores", "selections",  "metrics"};
 
 rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
     /* Table names cannot be bound; the name must be one of ours and each gets its own literal. */
     static const char *const sql[] = {
-        "SELECT count(*) FROM stages",  "SELECT count(*) FROM checkpoints",
-        "SELECT count(*) FROM prompts", "SELECT count(*) FROM pairs",
+        "SELECT count(*) FROM stages",    "SELECT count(*) FROM checkpoints",
+        "SELECT count(*) FROM prompts",   "SELECT count(*) FROM pairs",
         "SELECT count(*) FROM dialogues", "SELECT count(*) FROM samples",
-        "SELECT count(*) FROM scores",  "SELECT count(*) FROM selections",
+        "SELECT count(*) FROM scores",    "SELECT count(*) FROM selections",
         "SELECT count(*) FROM metrics"};
     for (size_t i = 0; i < sizeof table_names / sizeof *table_names; i++)
         if (strcmp(table, table_names[i]) == 0) return pragma_int(s, sql[i], n);
@@ -935,9 +946,8 @@ rlhf_status rlhf_store_stages_each(rlhf_store *s, rlhf_store_stage_fn fn, void *
 
 static rlhf_status metric_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
     (void)s;
-    return ((rlhf_store_metric_fn)fn)(ctx, sqlite3_column_int64(st, 0),
-                                      sqlite3_column_int64(st, 1), col_text(st, 2),
-                                      sqlite3_column_double(st, 3));
+    return ((rlhf_store_metric_fn)fn)(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                      col_text(st, 2), sqlite3_column_double(st, 3));
 }
 
 rlhf_status rlhf_store_metrics_last(rlhf_store *s, rlhf_store_metric_fn fn, void *ctx) {
@@ -948,7 +958,8 @@ rlhf_status rlhf_store_metrics_last(rlhf_store *s, rlhf_store_metric_fn fn, void
                 metric_row, (void *)fn, ctx);
 }
 
-/* ---- helpers ---------------------------------------------------------------------------------------- */
+/* ---- helpers
+ * ---------------------------------------------------------------------------------------- */
 
 rlhf_status rlhf_store_sha256_file(const char *path, char hex[65], int64_t *size_out) {
     FILE *f = fopen(path, "rb");
@@ -977,7 +988,8 @@ rlhf_status rlhf_store_sha256_file(const char *path, char hex[65], int64_t *size
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     EVP_DigestFinal_ex(ctx, md, &md_len);
-    for (unsigned i = 0; i < 32 && i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 32 && i < md_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     hex[64] = '\0';
     if (size_out) *size_out = size;
 done:

@@ -27,11 +27,12 @@ extern "C" {
 #endif
 
 #define RLHF_STORE_SCHEMA_VERSION 1 /* user_version of a database this program writes */
-#define RLHF_STORE_DB_NAME "rlhf.db"
+#define RLHF_STORE_DB_NAME        "rlhf.db"
 
 typedef struct rlhf_store rlhf_store;
 
-/* ---- open / close ------------------------------------------------------------------------------ */
+/* ---- open / close ------------------------------------------------------------------------------
+ */
 
 /* Opens the run at dir. create: make dir (and its parents' last level), RUN/ckpt and RUN/logs when
  * missing, and the database; an existing directory that holds files but no rlhf.db is refused
@@ -42,7 +43,7 @@ typedef struct rlhf_store rlhf_store;
  * corrupt -> RLHF_ERR_SQLITE naming the file; a newer schema -> RLHF_ERR_UNSUPPORTED; a version-0
  * database that already has tables (not ours) -> RLHF_ERR_FORMAT. *out is NULL on failure. */
 rlhf_status rlhf_store_open(rlhf_store **out, const char *dir, bool create);
-void rlhf_store_close(rlhf_store *s); /* NULL-safe; rolls back an open transaction */
+void rlhf_store_close(rlhf_store *s);            /* NULL-safe; rolls back an open transaction */
 const char *rlhf_store_dir(const rlhf_store *s); /* the run directory as given; cannot fail */
 /* The database's PRAGMA user_version. */
 rlhf_status rlhf_store_user_version(rlhf_store *s, int32_t *out);
@@ -52,7 +53,8 @@ rlhf_status rlhf_store_journal_mode(rlhf_store *s, char *buf, int32_t cap);
  * its first line. */
 rlhf_status rlhf_store_integrity_check(rlhf_store *s, bool *ok, char *msg, int32_t cap);
 
-/* ---- transactions ------------------------------------------------------------------------------ */
+/* ---- transactions ------------------------------------------------------------------------------
+ */
 
 /* BEGIN IMMEDIATE (takes the write lock now, waiting up to the busy timeout). Not nestable:
  * RLHF_ERR_ARG when a transaction is already open. */
@@ -61,7 +63,8 @@ rlhf_status rlhf_store_commit(rlhf_store *s);
 void rlhf_store_rollback(rlhf_store *s); /* no-op when no transaction is open; cannot fail */
 bool rlhf_store_in_transaction(const rlhf_store *s);
 
-/* ---- stages: one row per run of a stage (import, sft, sample, score, ...) ---------------------- */
+/* ---- stages: one row per run of a stage (import, sft, sample, score, ...) ----------------------
+ */
 
 typedef enum rlhf_stage_status {
     RLHF_STAGE_RUNNING = 0,
@@ -96,19 +99,20 @@ rlhf_status rlhf_store_stage_fail(rlhf_store *s, int64_t id, const char *error,
 /* Deletes the prompts, pairs and dialogues written by the stage (an import that is rolled back). */
 rlhf_status rlhf_store_stage_delete_rows(rlhf_store *s, int64_t id);
 
-/* ---- rows ---------------------------------------------------------------------------------------- */
+/* ---- rows
+ * ---------------------------------------------------------------------------------------- */
 
 /* Dialogue turns travel as JSON text: [{"role":"user"|"assistant","text":"..."}, ...]. */
 
 typedef enum rlhf_split { RLHF_SPLIT_TRAIN = 0, RLHF_SPLIT_EVAL } rlhf_split;
 
 typedef struct rlhf_store_prompt {
-    int64_t id;          /* set by the store on insert / in callbacks */
+    int64_t id; /* set by the store on insert / in callbacks */
     const char *text;
-    const char *system;  /* NULL when none */
+    const char *system;     /* NULL when none */
     const char *turns_json; /* multi-turn questions, NULL otherwise */
-    int8_t unsafe;       /* 1, 0, -1 unknown (NULL) */
-    const char *category; /* NULL when none */
+    int8_t unsafe;          /* 1, 0, -1 unknown (NULL) */
+    const char *category;   /* NULL when none */
     rlhf_split split;
     const char *source;
     int64_t stage_id, src_index; /* provenance: the import stage and the record's ordinal */
@@ -116,11 +120,12 @@ typedef struct rlhf_store_prompt {
 
 typedef struct rlhf_store_pair {
     int64_t id;
-    const char *track;   /* "helpfulness" | "safety" */
-    const char *system;  /* NULL when none */
+    const char *track;        /* "helpfulness" | "safety" */
+    const char *system;       /* NULL when none */
     const char *context_json; /* turns, ending with the user turn both responses answer */
     const char *chosen, *rejected;
-    const char *rating;  /* "significantly" | "better" | "slightly" | "negligibly" | "unsure" | NULL */
+    const char
+        *rating; /* "significantly" | "better" | "slightly" | "negligibly" | "unsure" | NULL */
     int8_t chosen_safe, rejected_safe; /* 1, 0, -1 unknown */
     rlhf_split split;
     const char *source;
@@ -129,7 +134,7 @@ typedef struct rlhf_store_pair {
 
 typedef struct rlhf_store_dialogue {
     int64_t id;
-    const char *system;  /* NULL when none */
+    const char *system; /* NULL when none */
     const char *turns_json;
     const uint8_t *loss_mask; /* (n_mask) one byte per turn: 1 = train on it */
     int32_t n_mask;
@@ -141,21 +146,21 @@ typedef struct rlhf_store_dialogue {
 typedef struct rlhf_store_sample {
     int64_t id;
     int64_t prompt_id, checkpoint_id, stage_id; /* stage_id 0: none */
-    int32_t round, idx;  /* idx: which of the samples drawn for this prompt, round and checkpoint */
+    int32_t round, idx; /* idx: which of the samples drawn for this prompt, round and checkpoint */
     uint64_t seed;
     float temperature;
     const int32_t *tokens; /* (n_tokens) generated token ids */
     const float *logprobs; /* (n_tokens) log-probability of each under the sampler; NULL: none */
     int32_t n_tokens;
     const char *text;
-    const char *finish;  /* "eos" | "length" */
+    const char *finish; /* "eos" | "length" */
 } rlhf_store_sample;
 
 typedef struct rlhf_store_selection {
     int64_t id;
     int32_t round;
     int64_t prompt_id, sample_id, stage_id; /* stage_id 0: none */
-    double score;        /* filled by rlhf_store_selections_each: the selected sample's best score */
+    double score; /* filled by rlhf_store_selections_each: the selected sample's best score */
 } rlhf_store_selection;
 
 /* Inserts one row; *id (may be NULL) gets its rowid. A row that repeats a UNIQUE key of the table
@@ -183,7 +188,8 @@ rlhf_status rlhf_store_checkpoint_add(rlhf_store *s, const char *role, const cha
                                       int64_t parent_id, int64_t step, int64_t stage_id,
                                       int64_t *id);
 
-/* ---- reading --------------------------------------------------------------------------------------- */
+/* ---- reading
+ * --------------------------------------------------------------------------------------- */
 
 /* Number of rows of table (one of the schema's table names; RLHF_ERR_ARG otherwise). */
 rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n);
@@ -214,7 +220,8 @@ typedef rlhf_status (*rlhf_store_metric_fn)(void *ctx, int64_t stage_id, int64_t
                                             const char *name, double value);
 rlhf_status rlhf_store_metrics_last(rlhf_store *s, rlhf_store_metric_fn fn, void *ctx);
 
-/* ---- helpers ----------------------------------------------------------------------------------------- */
+/* ---- helpers
+ * ----------------------------------------------------------------------------------------- */
 
 /* sha256 of a file as 64 lowercase hex digits + NUL (OpenSSL libcrypto); *size_out (may be NULL)
  * gets the file size. RLHF_ERR_IO naming the file when it cannot be read. */

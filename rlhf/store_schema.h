@@ -119,6 +119,7 @@ static const char *const rlhf_store_migrations[] = {
     ");\n",
 };
 
-#define RLHF_STORE_N_MIGRATIONS ((int)(sizeof rlhf_store_migrations / sizeof *rlhf_store_migrations))
+#define RLHF_STORE_N_MIGRATIONS                                                                    \
+    ((int)(sizeof rlhf_store_migrations / sizeof *rlhf_store_migrations))
 
 #endif /* RLHF_STORE_SCHEMA_H */

@@ -21,7 +21,9 @@
 
 static char root[256];
 
-static void path_of(char *buf, size_t cap, const char *rel) { snprintf(buf, cap, "%s/%s", root, rel); }
+static void path_of(char *buf, size_t cap, const char *rel) {
+    snprintf(buf, cap, "%s/%s", root, rel);
+}
 
 /* Runs SQL on a raw database file (creating it). */
 static int raw_exec(const char *file, const char *sql) {
@@ -144,7 +146,8 @@ static void test_errors(void) {
     mkdir(run, 0777);
     snprintf(file, sizeof file, "%.900s/rlhf.db", run);
     f = fopen(file, "w");
-    for (int i = 0; i < 200; i++) fputs("this is not a database\n", f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database\n", f);
     fclose(f);
     CHECK(rlhf_store_open(&s, run, false) == RLHF_ERR_SQLITE);
     CHECK(strstr(rlhf_last_error(), "not a database") != NULL);
@@ -159,7 +162,8 @@ static void test_errors(void) {
     CHECK(f != NULL);
     if (f) {
         fseek(f, 100, SEEK_SET);
-        for (int i = 100; i < 4096; i++) fputc(0xA5, f);
+        for (int i = 100; i < 4096; i++)
+            fputc(0xA5, f);
         fclose(f);
     }
     rlhf_status st = rlhf_store_open(&s, run, false);
@@ -244,8 +248,8 @@ static void test_rows(void) {
     /* a batch: rows and progress in one transaction; rollback undoes both */
     CHECK_OK(rlhf_store_begin(s));
     CHECK(rlhf_store_begin(s) == RLHF_ERR_ARG); /* not nestable */
-    rlhf_store_prompt p = {.text = "Hello?", .unsafe = -1, .source = "t", .stage_id = sid,
-                           .src_index = 0};
+    rlhf_store_prompt p = {
+        .text = "Hello?", .unsafe = -1, .source = "t", .stage_id = sid, .src_index = 0};
     int64_t pid = 0, pid2 = 0;
     CHECK_OK(rlhf_store_prompt_add(s, &p, &pid));
     CHECK_OK(rlhf_store_stage_progress(s, sid, 1));
@@ -268,9 +272,15 @@ static void test_rows(void) {
     CHECK_OK(rlhf_store_count(s, "prompts", &n));
     CHECK(n == 1);
     /* CHECK constraints are errors, not silently ignored rows */
-    rlhf_store_pair pr = {.track = "helpfulness", .context_json = "[{\"role\":\"user\",\"text\":\"q\"}]",
-                          .chosen = "a", .rejected = "b", .chosen_safe = 1, .rejected_safe = -1,
-                          .source = "t", .stage_id = sid, .src_index = 1};
+    rlhf_store_pair pr = {.track = "helpfulness",
+                          .context_json = "[{\"role\":\"user\",\"text\":\"q\"}]",
+                          .chosen = "a",
+                          .rejected = "b",
+                          .chosen_safe = 1,
+                          .rejected_safe = -1,
+                          .source = "t",
+                          .stage_id = sid,
+                          .src_index = 1};
     int64_t pair_id = 0;
     CHECK_OK(rlhf_store_pair_add(s, &pr, &pair_id));
     pr.src_index = 2;
@@ -297,7 +307,10 @@ static void test_rows(void) {
     uint8_t mask[2] = {0, 1};
     rlhf_store_dialogue d = {.turns_json = "[{\"role\":\"user\",\"text\":\"q\"},"
                                            "{\"role\":\"assistant\",\"text\":\"a\"}]",
-                             .loss_mask = mask, .n_mask = 2, .source = "t", .stage_id = sid,
+                             .loss_mask = mask,
+                             .n_mask = 2,
+                             .source = "t",
+                             .stage_id = sid,
                              .src_index = 7};
     CHECK_OK(rlhf_store_dialogue_add(s, &d, NULL));
     d.n_mask = 1;
@@ -326,9 +339,17 @@ static void test_rows(void) {
     /* samples: token ids and log-probs survive the BLOB round trip */
     int32_t toks[4] = {1, 15043, 3186, 2};
     float lps[4] = {-0.5f, -1.25f, -3.0e-3f, -12.0f};
-    rlhf_store_sample x = {.prompt_id = pid, .checkpoint_id = cid, .round = 1, .idx = 0,
-                           .seed = UINT64_MAX - 1, .temperature = 0.7f, .tokens = toks,
-                           .logprobs = lps, .n_tokens = 4, .text = "Hello world", .finish = "eos",
+    rlhf_store_sample x = {.prompt_id = pid,
+                           .checkpoint_id = cid,
+                           .round = 1,
+                           .idx = 0,
+                           .seed = UINT64_MAX - 1,
+                           .temperature = 0.7f,
+                           .tokens = toks,
+                           .logprobs = lps,
+                           .n_tokens = 4,
+                           .text = "Hello world",
+                           .finish = "eos",
                            .stage_id = sid};
     int64_t xid = 0, xid2 = 0;
     CHECK_OK(rlhf_store_sample_add(s, &x, &xid));
@@ -382,8 +403,8 @@ static void test_rows(void) {
     /* deleting a stage's rows (import rollback) */
     int64_t sid3 = 0;
     CHECK_OK(rlhf_store_stage_begin(s, "import", "k4", NULL, -1, &sid3));
-    rlhf_store_prompt p3 = {.text = "gone", .unsafe = 1, .source = "t", .stage_id = sid3,
-                            .src_index = 0};
+    rlhf_store_prompt p3 = {
+        .text = "gone", .unsafe = 1, .source = "t", .stage_id = sid3, .src_index = 0};
     CHECK_OK(rlhf_store_prompt_add(s, &p3, NULL));
     CHECK_OK(rlhf_store_count(s, "prompts", &n));
     CHECK(n == 2);

@@ -1,6 +1,6 @@
 /* cmd_store.c: the run-store commands of the `rlhf` program: `rlhf init RUN` (create a run
- * directory), `rlhf status RUN` (what a run holds), `rlhf export RUN` (rows out as JSONL or CSV) and
- * `rlhf import RUN FILE...` (dataset files in, resumable after a crash, see import_file).
+ * directory), `rlhf status RUN` (what a run holds), `rlhf export RUN` (rows out as JSONL or CSV)
+ * and `rlhf import RUN FILE...` (dataset files in, resumable after a crash, see import_file).
  *
  * Export's JSONL of prompts, pairs and dialogues is also an import format ("rlhf"): each line is an
  * object with "kind" and every column, so import -> export -> import reproduces the rows. */
@@ -20,7 +20,8 @@
 #include "ds.h"
 #include "store.h"
 
-/* ---- init ------------------------------------------------------------------------------------------- */
+/* ---- init
+ * ------------------------------------------------------------------------------------------- */
 
 int cmd_init(int argc, char **argv) {
     cli_common com = CLI_COMMON_DEFAULTS;
@@ -29,11 +30,14 @@ int cmd_init(int argc, char **argv) {
         {"help", 'h', CLI_FLAG, NULL, NULL, NULL, "print this help and exit", false},
         {0},
     };
-    cli_spec spec = {"init", "RUN",
+    cli_spec spec = {"init",
+                     "RUN",
                      "Creates the run directory RUN with its database RUN/rlhf.db (schema in\n"
                      "docs/store.md), RUN/ckpt/ and RUN/logs/. On an existing run it only brings\n"
                      "the schema up to date; a non-empty directory that is not a run is refused.",
-                     opts, 1, 1};
+                     opts,
+                     1,
+                     1};
     char *pos[1];
     int n_pos;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -50,12 +54,12 @@ int cmd_init(int argc, char **argv) {
     rlhf_store_close(s);
     if (r != RLHF_OK) return cli_fail(spec.cmd, r);
     if (!com.quiet)
-        printf("%s run %s (schema version %d)\n", existed ? "existing" : "created", pos[0],
-               (int)v);
+        printf("%s run %s (schema version %d)\n", existed ? "existing" : "created", pos[0], (int)v);
     return CLI_EXIT_OK;
 }
 
-/* ---- status ------------------------------------------------------------------------------------------ */
+/* ---- status
+ * ------------------------------------------------------------------------------------------ */
 
 static rlhf_status status_stage(void *ctx, const rlhf_store_stage_info *x) {
     (void)ctx;
@@ -68,8 +72,8 @@ static rlhf_status status_stage(void *ctx, const rlhf_store_stage_info *x) {
     json_t *p = x->params_json ? json_loads(x->params_json, 0, NULL) : NULL;
     json_t *file = p ? json_object_get(p, "file") : NULL;
     if (json_is_string(file)) what = json_string_value(file);
-    printf("  #%-4" PRId64 " %-8s %-7s %-14s %s  %s%s\n", x->id, x->kind, x->status, prog,
-           x->started_at ? x->started_at : "", what, x->ended_at ? "" : "");
+    printf("  #%-4" PRId64 " %-8s %-7s %-14s %s  %s\n", x->id, x->kind, x->status, prog,
+           x->started_at ? x->started_at : "", what);
     if (x->error) printf("        error: %s\n", x->error);
     if (x->result_json) printf("        result: %s\n", x->result_json);
     json_decref(p);
@@ -92,10 +96,13 @@ int cmd_status(int argc, char **argv) {
         {"help", 'h', CLI_FLAG, NULL, NULL, NULL, "print this help and exit", false},
         {0},
     };
-    cli_spec spec = {"status", "RUN",
+    cli_spec spec = {"status",
+                     "RUN",
                      "Summarizes a run: rows per table, every stage with its state and progress,\n"
                      "and the last value of each metric.",
-                     opts, 1, 1};
+                     opts,
+                     1,
+                     1};
     char *pos[1];
     int n_pos;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -103,9 +110,9 @@ int cmd_status(int argc, char **argv) {
     rlhf_store *s = NULL;
     rlhf_status r = rlhf_store_open(&s, pos[0], false);
     if (r != RLHF_OK) return cli_fail(spec.cmd, r);
-    static const char *const tables[] = {"prompts",    "pairs",   "dialogues",
+    static const char *const tables[] = {"prompts",     "pairs",   "dialogues",
                                          "checkpoints", "samples", "scores",
-                                         "selections", "metrics", "stages"};
+                                         "selections",  "metrics", "stages"};
     int32_t v = 0;
     char mode[16];
     RLHF_TRY_GOTO(r, rlhf_store_user_version(s, &v), fail);
@@ -132,7 +139,8 @@ fail:
     return cli_fail(spec.cmd, r);
 }
 
-/* ---- export ------------------------------------------------------------------------------------------- */
+/* ---- export
+ * ------------------------------------------------------------------------------------------- */
 
 typedef struct export_ctx {
     FILE *f;
@@ -239,7 +247,8 @@ static rlhf_status export_dialogue(void *ctx, const rlhf_store_dialogue *d) {
     export_ctx *e = ctx;
     json_t *o = json_object(), *mask = json_array();
     if (o && mask) {
-        for (int32_t i = 0; i < d->n_mask; i++) json_array_append_new(mask, json_integer(d->loss_mask[i]));
+        for (int32_t i = 0; i < d->n_mask; i++)
+            json_array_append_new(mask, json_integer(d->loss_mask[i]));
         json_object_set_new(o, "kind", json_string("dialogue"));
         json_object_set_new(o, "id", json_integer(d->id));
         json_object_set_new(o, "system", jstr(d->system));
@@ -306,12 +315,15 @@ int cmd_export(int argc, char **argv) {
         {0},
     };
     cli_spec spec = {
-        "export", "RUN --what TABLE [--format jsonl|csv] [--out FILE]",
+        "export",
+        "RUN --what TABLE [--format jsonl|csv] [--out FILE]",
         "Writes the rows of one table in id order: JSONL (one object a line; JSON values for\n"
         "turns and arrays) or CSV (a header row; RFC 4180 quoting; JSON text for nested values;\n"
         "empty for NULL). Exported prompts, pairs and dialogues (JSONL) import back with\n"
         "`rlhf import --format rlhf`.",
-        opts, 1, 1};
+        opts,
+        1,
+        1};
     char *pos[1];
     int n_pos;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -341,11 +353,21 @@ int cmd_export(int argc, char **argv) {
         }
     }
     switch (w) {
-    case 0: r = rlhf_store_samples_each(s, export_sample, &e); break;
-    case 1: r = rlhf_store_pairs_each(s, export_pair, &e); break;
-    case 2: r = rlhf_store_selections_each(s, export_selection, &e); break;
-    case 3: r = rlhf_store_dialogues_each(s, export_dialogue, &e); break;
-    default: r = rlhf_store_prompts_each(s, export_prompt, &e); break;
+    case 0:
+        r = rlhf_store_samples_each(s, export_sample, &e);
+        break;
+    case 1:
+        r = rlhf_store_pairs_each(s, export_pair, &e);
+        break;
+    case 2:
+        r = rlhf_store_selections_each(s, export_selection, &e);
+        break;
+    case 3:
+        r = rlhf_store_dialogues_each(s, export_dialogue, &e);
+        break;
+    default:
+        r = rlhf_store_prompts_each(s, export_prompt, &e);
+        break;
     }
     if (e.f != stdout) {
         if (fclose(e.f) != 0 && r == RLHF_OK)
@@ -360,7 +382,8 @@ int cmd_export(int argc, char **argv) {
     return CLI_EXIT_OK;
 }
 
-/* ---- import --------------------------------------------------------------------------------------------- */
+/* ---- import
+ * --------------------------------------------------------------------------------------------- */
 
 /* Import of one file is one `stages` row (kind "import", key = sha256 of the file's content and
  * the options that change the rows). Rows go in with one transaction per batch, and each batch's
@@ -375,19 +398,19 @@ int cmd_export(int argc, char **argv) {
 typedef struct import_ctx {
     rlhf_store *s;
     int64_t stage_id;
-    int64_t skip_below;  /* records with index below this were committed by an earlier run */
-    int64_t pending;     /* rows in the open transaction */
-    int64_t progress;    /* index + 1 of the last record handled */
-    int64_t batch;       /* rows per transaction */
-    ds_track track;      /* for pairs whose file names none */
+    int64_t skip_below; /* records with index below this were committed by an earlier run */
+    int64_t pending;    /* rows in the open transaction */
+    int64_t progress;   /* index + 1 of the last record handled */
+    int64_t batch;      /* rows per transaction */
+    ds_track track;     /* for pairs whose file names none */
     double split_eval;
     const char *source;
     int64_t n_pairs, n_prompts, n_dialogues, n_eval, n_written; /* rows delivered (all runs) */
-    char **bad;          /* first IMPORT_MAX_BAD_KEPT reasons */
+    char **bad; /* first IMPORT_MAX_BAD_KEPT reasons */
     int64_t n_bad;
     cli_progress *prog;
     /* set by the native ("rlhf") reader for the record it delivers; NULL/-1 otherwise */
-    int native_split;    /* -1: decide with ds_split_is_eval */
+    int native_split; /* -1: decide with ds_split_is_eval */
     const char *native_source;
     const uint8_t *native_mask;
     int32_t native_n_mask;
@@ -397,7 +420,8 @@ static const char *role_name(ds_role r) {
     return r == DS_ROLE_SYSTEM ? "system" : r == DS_ROLE_USER ? "user" : "assistant";
 }
 
-/* The turns as JSON text [{"role":..., "text":...}, ...] (caller frees); NULL when out of memory. */
+/* The turns as JSON text [{"role":..., "text":...}, ...] (caller frees); NULL when out of memory.
+ */
 static char *turns_json(const ds_turn *t, int32_t n) {
     json_t *a = json_array();
     if (!a) return NULL;
@@ -417,12 +441,18 @@ static char *turns_json(const ds_turn *t, int32_t n) {
 
 static const char *rating_name(ds_rating r) {
     switch (r) {
-    case DS_RATING_SIGNIFICANTLY: return "significantly";
-    case DS_RATING_BETTER: return "better";
-    case DS_RATING_SLIGHTLY: return "slightly";
-    case DS_RATING_NEGLIGIBLY: return "negligibly";
-    case DS_RATING_UNSURE: return "unsure";
-    default: return NULL;
+    case DS_RATING_SIGNIFICANTLY:
+        return "significantly";
+    case DS_RATING_BETTER:
+        return "better";
+    case DS_RATING_SLIGHTLY:
+        return "slightly";
+    case DS_RATING_NEGLIGIBLY:
+        return "negligibly";
+    case DS_RATING_UNSURE:
+        return "unsure";
+    default:
+        return NULL;
     }
 }
 
@@ -436,12 +466,9 @@ static rlhf_status import_flush(import_ctx *c) {
 
 static rlhf_status import_sink(void *ctx, const ds_record *r) {
     import_ctx *c = ctx;
-    if (r->index < c->skip_below) {
-        c->n_written += 0;
-        return RLHF_OK; /* committed by the run that was interrupted */
-    }
+    if (r->index < c->skip_below) return RLHF_OK; /* committed by the interrupted run */
     if (!rlhf_store_in_transaction(c->s)) RLHF_TRY(rlhf_store_begin(c->s));
-    rlhf_split split = c->native_split >= 0 ? (rlhf_split)c->native_split
+    rlhf_split split = c->native_split >= 0                 ? (rlhf_split)c->native_split
                        : ds_split_is_eval(r, c->split_eval) ? RLHF_SPLIT_EVAL
                                                             : RLHF_SPLIT_TRAIN;
     const char *source = c->native_source ? c->native_source : c->source;
@@ -453,7 +480,8 @@ static rlhf_status import_sink(void *ctx, const ds_record *r) {
         ds_track track = p->track != DS_TRACK_NONE ? p->track : c->track;
         if (track == DS_TRACK_NONE)
             return RLHF_ERR(RLHF_ERR_FORMAT,
-                            "%s:%" PRId64 ": the pair has no track; pass --track helpfulness|safety",
+                            "%s:%" PRId64
+                            ": the pair has no track; pass --track helpfulness|safety",
                             r->file, r->line);
         tj = turns_json(p->context.turns, p->context.n_turns);
         if (!tj) return RLHF_ERR(RLHF_ERR_NOMEM, "cannot encode turns");
@@ -506,8 +534,9 @@ static rlhf_status import_sink(void *ctx, const ds_record *r) {
             return RLHF_ERR(RLHF_ERR_NOMEM, "cannot encode turns");
         }
         for (int32_t i = 0; i < d->n_turns; i++)
-            mask[i] = c->native_mask && i < c->native_n_mask ? c->native_mask[i]
-                                                             : d->turns[i].role == DS_ROLE_ASSISTANT;
+            mask[i] = c->native_mask && i < c->native_n_mask
+                          ? c->native_mask[i]
+                          : d->turns[i].role == DS_ROLE_ASSISTANT;
         rlhf_store_dialogue row = {
             .system = d->system,
             .turns_json = tj,
@@ -556,7 +585,8 @@ static void import_bad(void *ctx, const char *file, int64_t line, const char *re
     c->n_bad++;
 }
 
-/* ---- the native format: `rlhf export` JSONL of prompts, pairs and dialogues ---------------------- */
+/* ---- the native format: `rlhf export` JSONL of prompts, pairs and dialogues
+ * ---------------------- */
 
 static int native_bool(json_t *v) { return json_is_true(v) ? 1 : json_is_false(v) ? 0 : -1; }
 
@@ -758,7 +788,8 @@ static bool native_detect(const char *path) {
     return yes;
 }
 
-/* ---- one file ---------------------------------------------------------------------------------------- */
+/* ---- one file
+ * ---------------------------------------------------------------------------------------- */
 
 typedef struct import_opts {
     const char *format; /* "auto", a ds format name, or "rlhf" */
@@ -804,8 +835,8 @@ static rlhf_status import_file(rlhf_store *s, const char *path, const import_opt
     char sha[65];
     int64_t size = 0;
     RLHF_TRY(rlhf_store_sha256_file(path, sha, &size));
-    bool native = strcmp(o->format, "rlhf") == 0 ||
-                  (strcmp(o->format, "auto") == 0 && native_detect(path));
+    bool native =
+        strcmp(o->format, "rlhf") == 0 || (strcmp(o->format, "auto") == 0 && native_detect(path));
     ds_format fmt = DS_FMT_AUTO;
     if (!native && !ds_format_parse(o->format, &fmt))
         return RLHF_ERR(RLHF_ERR_ARG, "unknown format '%s'", o->format);
@@ -841,8 +872,12 @@ static rlhf_status import_file(rlhf_store *s, const char *path, const import_opt
     json_decref(pj);
     if (!params) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
 
-    import_ctx c = {.s = s, .batch = o->batch, .track = o->track, .split_eval = o->split_eval,
-                    .source = source, .native_split = -1};
+    import_ctx c = {.s = s,
+                    .batch = o->batch,
+                    .track = o->track,
+                    .split_eval = o->split_eval,
+                    .source = source,
+                    .native_split = -1};
     c.bad = calloc(IMPORT_MAX_BAD_KEPT, sizeof *c.bad);
     rlhf_status r;
     rlhf_store_stage found = {0};
@@ -884,7 +919,9 @@ static rlhf_status import_file(rlhf_store *s, const char *path, const import_opt
     if (native) {
         r = native_read(path, o->skip_bad, &c, &st);
     } else {
-        ds_read_opts ro = {.format = fmt, .track = o->track, .unsafe = o->unsafe ? 1 : -1,
+        ds_read_opts ro = {.format = fmt,
+                           .track = o->track,
+                           .unsafe = o->unsafe ? 1 : -1,
                            .skip_bad = o->skip_bad};
         r = ds_read(path, &ro, import_sink, import_bad, &c, &st);
     }
@@ -918,12 +955,12 @@ static rlhf_status import_file(rlhf_store *s, const char *path, const import_opt
             printf("\n");
             for (int64_t i = 0; i < c.n_bad && i < 20; i++)
                 if (c.bad[i]) printf("  skipped %s\n", c.bad[i]);
-            if (c.n_bad > 20) printf("  ... and %" PRId64 " more (see the stage's result)\n",
-                                     c.n_bad - 20);
+            if (c.n_bad > 20)
+                printf("  ... and %" PRId64 " more (see the stage's result)\n", c.n_bad - 20);
         }
         goto out;
     }
-failed: {
+failed : {
     /* roll back this import entirely: the open batch, then every committed batch */
     char err[1024];
     snprintf(err, sizeof err, "%s", rlhf_last_error()[0] ? rlhf_last_error() : rlhf_status_name(r));
@@ -932,13 +969,19 @@ failed: {
     if (r2 == RLHF_OK) r2 = rlhf_store_stage_delete_rows(s, c.stage_id);
     if (r2 == RLHF_OK) r2 = rlhf_store_stage_fail(s, c.stage_id, err, NULL);
     if (r2 == RLHF_OK) r2 = rlhf_store_commit(s);
-    if (r2 != RLHF_OK) rlhf_store_rollback(s);
-    /* report the first error (the second, if any, only leaves the stage running) */
-    r = RLHF_ERR(r, "%s", err);
+    if (r2 != RLHF_OK) {
+        /* the stage stays running; rerunning the import resumes it and tries again */
+        rlhf_store_rollback(s);
+        char err2[512];
+        snprintf(err2, sizeof err2, "%s", rlhf_last_error());
+        r = RLHF_ERR(r, "%s; then undoing the import failed: %s", err, err2);
+    }
+    /* else the last error is still the first failure's text */
 }
 out:
     if (rlhf_store_in_transaction(s)) rlhf_store_rollback(s);
-    for (int64_t i = 0; i < IMPORT_MAX_BAD_KEPT; i++) free(c.bad[i]);
+    for (int64_t i = 0; i < IMPORT_MAX_BAD_KEPT; i++)
+        free(c.bad[i]);
     free(c.bad);
     free(result);
     free(params);
@@ -976,11 +1019,14 @@ int cmd_import(int argc, char **argv) {
         {0},
     };
     cli_spec spec = {
-        "import", "RUN FILE... [options]",
+        "import",
+        "RUN FILE... [options]",
         "Imports dataset files into the run (which must exist: `rlhf init RUN`). Each file is one\n"
         "stage, committed in batches with its progress: an import killed at any moment and run\n"
         "again continues where it stopped, and a finished one is not repeated.",
-        opts, 2, 4096};
+        opts,
+        2,
+        4096};
     char **pos = malloc(4096 * sizeof *pos);
     if (!pos) return cli_fail("import", RLHF_ERR(RLHF_ERR_NOMEM, "out of memory"));
     int n_pos;
@@ -989,8 +1035,12 @@ int cmd_import(int argc, char **argv) {
         free(pos);
         return rc;
     }
-    import_opts o = {.format = format, .split_eval = split_eval, .unsafe = unsafe,
-                     .source = source, .batch = batch, .com = &com};
+    import_opts o = {.format = format,
+                     .split_eval = split_eval,
+                     .unsafe = unsafe,
+                     .source = source,
+                     .batch = batch,
+                     .com = &com};
     ds_format f;
     if (strcmp(format, "rlhf") != 0 && !ds_format_parse(format, &f))
         rc = cli_usage_error(&spec, "--format: unknown format '%s'", format);
@@ -1004,14 +1054,15 @@ int cmd_import(int argc, char **argv) {
         free(pos);
         return rc;
     }
-    o.track = !track ? DS_TRACK_NONE
+    o.track = !track                         ? DS_TRACK_NONE
               : strcmp(track, "safety") == 0 ? DS_TRACK_SAFETY
                                              : DS_TRACK_HELPFULNESS;
     o.skip_bad = strcmp(on_error, "skip") == 0;
     rlhf_store *s = NULL;
     rlhf_status r = rlhf_store_open(&s, pos[0], false);
     if (r == RLHF_OK)
-        for (int i = 1; i < n_pos && r == RLHF_OK; i++) r = import_file(s, pos[i], &o);
+        for (int i = 1; i < n_pos && r == RLHF_OK; i++)
+            r = import_file(s, pos[i], &o);
     rlhf_store_close(s);
     free(pos);
     return r == RLHF_OK ? CLI_EXIT_OK : cli_fail(spec.cmd, r);
