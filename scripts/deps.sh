@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs (when missing). Needs root, or prints the command.
 set -euo pipefail
-# build: compiler, CMake, OpenBLAS (OpenMP build), zlib, SQLite, jansson (JSON), libcsv;
+# build: compiler, CMake, OpenBLAS (OpenMP build), zlib, SQLite, jansson (JSON), libcsv,
+# OpenSSL's libcrypto (sha256);
 # tests: sqlite3 (the shell, for schema checks), python3-sentencepiece (tokenizer parity, optional)
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev zlib1g-dev libsqlite3-dev
-      libjansson-dev libcsv-dev sqlite3 python3-sentencepiece)
+      libjansson-dev libcsv-dev libssl-dev sqlite3 python3-sentencepiece)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

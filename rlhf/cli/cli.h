@@ -36,6 +36,10 @@ int cmd_bench_sample(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

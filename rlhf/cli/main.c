@@ -21,6 +21,12 @@ static const cli_command commands[] = {
     {"tokenizer train", "train a SentencePiece-style BPE tokenizer.model on text files",
      cmd_tokenizer_train},
     {"tokenize", "text to token ids and back (.model or .bin tokenizer)", cmd_tokenize},
+    {"init", "create a run directory (RUN/rlhf.db, ckpt/, logs/)", cmd_init},
+    {"status", "summarize a run: rows per table, stages, last metrics", cmd_status},
+    {"export", "write a run's samples, pairs, selections, dialogues or prompts (JSONL/CSV)",
+     cmd_export},
+    {"import", "import dataset files into a run (HH-RLHF, ShareGPT, NeMo, MT-Bench, CSV, lists)",
+     cmd_import},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
