@@ -478,7 +478,8 @@ static bool scan_doc(const char *t, size_t n, scan_out *o) {
         if (depth == 0) o->top = ch;
         if (!push((void **)&o->vline, &o->nv, &o->capv, sizeof *o->vline)) return false;
         o->vline[o->nv++] = line;
-        while (i < n && !strchr(" \t\r\n,:]}[{\"", t[i])) i++;
+        do i++; /* at least one byte, so that a NUL or stray byte cannot stall the scan */
+        while (i < n && t[i] && !strchr(" \t\r\n,:]}[{\"", t[i]));
     }
     if (depth > 0) {
         o->err = depth > 0 && stack[depth - 1] == '{' ? "unterminated object (missing '}')" : "unterminated array (missing ']')";

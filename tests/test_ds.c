@@ -3,7 +3,9 @@
  * skip mode reports exactly that record and delivers exactly the good ones; the HH-RLHF splitting
  * rules and the CSV pair columns on tests/data/good; format detection; the eval split; the
  * Llama 2-Chat text rendering byte for byte. */
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ds.h"
 #include "test.h"
@@ -270,6 +272,67 @@ static void test_chat_text(void) {
     CHECK(ds_chat_render_text(&d, &s) == RLHF_ERR_ARG && s == NULL);
 }
 
+
+/* Mutated fixtures (byte flips, quotes, NULs, newlines, cuts): never a crash; stats add up; stop
+ * mode either succeeds with what skip mode would deliver and no bad record, or delivers nothing. */
+static void test_mutations(void) {
+    static const char *const files[] = {"tests/data/good/hh_rules.jsonl", "tests/data/good/pairs.csv",
+                                        "tests/data/broken/sharegpt_bad_role.json", "tests/data/broken/prompts_nested_bad_leaf.json",
+                                        "tests/data/broken/csv_multiline_then_bad.csv", "tests/data/broken/mtbench_wrong_type.jsonl",
+                                        "tests/data/broken/hh_truncated.jsonl.gz"};
+    static const char inserts[] = {'"', '\0', '\n', '{', '}', '[', ']', ',', '\\', (char)0xC3, (char)0xFF, ':'};
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    char path[1024], tmp[] = "/tmp/rlhf_test_ds_XXXXXX";
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
+        test_src(files[fi], path, sizeof path);
+        FILE *f = fopen(path, "rb");
+        CHECK(f != NULL);
+        if (!f) continue;
+        char orig[8192];
+        size_t n = fread(orig, 1, sizeof orig, f);
+        fclose(f);
+        for (int it = 0; it < 80; it++) {
+            char m[8192];
+            memcpy(m, orig, n);
+            size_t len = n;
+            int edits = 1 + (int)((rng >> 60) & 3);
+            for (int e = 0; e < edits && len > 0; e++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t at = (size_t)(rng >> 33) % len;
+                int op = (int)((rng >> 20) % 4);
+                if (op == 0) m[at] = inserts[(rng >> 8) % sizeof inserts];
+                else if (op == 1) len = at; /* cut */
+                else if (op == 2) m[at] ^= (char)(1 << ((rng >> 12) % 8));
+                else if (len < sizeof m - 1) { memmove(m + at + 1, m + at, len - at); m[at] = inserts[(rng >> 8) % sizeof inserts]; len++; }
+            }
+            f = fopen(tmp, "wb");
+            if (!f) break;
+            fwrite(m, 1, len, f);
+            fclose(f);
+            ds_format fmt = strstr(files[fi], ".csv") ? DS_FMT_CSV_PAIRS : DS_FMT_AUTO;
+            if (strstr(files[fi], "multiline")) fmt = DS_FMT_CSV_PROMPTS;
+            ds_read_opts o = {.format = fmt, .unsafe = -1, .skip_bad = true};
+            collect c = {0};
+            ds_read_stats st;
+            rlhf_status s1 = ds_read(tmp, &o, sink, on_bad, &c, &st);
+            CHECK(st.records == st.good + st.bad + st.rejected_same + st.rejected_context);
+            CHECK(s1 != RLHF_OK || c.n_good == st.good);
+            int good_skip = c.n_good;
+            int64_t bad_skip = st.bad;
+            memset(&c, 0, sizeof c);
+            o.skip_bad = false;
+            rlhf_status s2 = ds_read(tmp, &o, sink, on_bad, &c, &st);
+            if (s2 == RLHF_OK) CHECKF(s1 == RLHF_OK && bad_skip == 0 && c.n_good == good_skip, "%s mutation %d", files[fi], it);
+            else CHECKF(c.n_good == 0, "%s mutation %d: stop mode delivered %d then failed", files[fi], it, c.n_good);
+        }
+    }
+    remove(tmp);
+}
+
 int main(void) {
     test_broken();
     test_no_prescan();
@@ -277,5 +340,6 @@ int main(void) {
     test_csv_pairs();
     test_names_and_split();
     test_chat_text();
+    test_mutations();
     TEST_MAIN_END();
 }
