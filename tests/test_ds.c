@@ -65,6 +65,7 @@ static const broken_case BROKEN[] = {
     {"csv_bad_rating.csv", DS_FMT_AUTO, 0, 3, "unknown rating", 2, 2},
     {"csv_multiline_then_bad.csv", DS_FMT_CSV_PROMPTS, 0, 4, "unsafe must be", 2, 2},
     {"csv_empty.csv", DS_FMT_AUTO, 0, 1, "empty file", -1, 0},
+    {"csv_header_only.csv", DS_FMT_AUTO, 0, 2, "no records", -1, 0},
     {"sharegpt_bad_role.json", DS_FMT_AUTO, 0, 15, "unknown speaker \"robot\"", 2, 2},
     {"sharegpt_not_alternating.json", DS_FMT_SHAREGPT, 0, 2, "expected assistant", 1, 15},
     {"sharegpt_unterminated.json", DS_FMT_AUTO, 0, 15, "unterminated", 1, 2},

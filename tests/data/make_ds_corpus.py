@@ -43,6 +43,7 @@ w("csv_bad_utf8.csv", b"prompt,chosen,rejected\nq1,a1,b1\nq2,\xc3\x28,b2\nq3,a3,
 w("csv_bad_rating.csv", "prompt,chosen,rejected,rating\nq1,a1,b1,better\nq2,a2,b2,much better\nq3,a3,b3,slightly\n")
 w("csv_multiline_then_bad.csv", 'prompt,unsafe\n"line one\nline two",1\nq2,maybe\nq3,0\n')
 w("csv_empty.csv", "")
+w("csv_header_only.csv", "prompt,chosen,rejected\n")
 w("sharegpt_bad_role.json", json.dumps([
     {"id": "a", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
     {"id": "b", "conversations": [{"from": "human", "value": "hi"}, {"from": "robot", "value": "beep"}]},
