@@ -247,6 +247,7 @@ rlhf_status ds_read_csv(ds_ctx *c, ds_format f) {
     }
     if (!s.st && !any) s.st = RLHF_ERR(RLHF_ERR_FORMAT, "%s:1: empty file (no header row)", c->path);
     else if (!s.st && !s.have_header) s.st = RLHF_ERR(RLHF_ERR_FORMAT, "%s:1: no header row", c->path);
+    else if (!s.st && c->st.records == 0) s.st = RLHF_ERR(RLHF_ERR_FORMAT, "%s:2: no records after the header row", c->path);
 out:
     csv_free(&p);
     ds_buf_free(&line);

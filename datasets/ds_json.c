@@ -236,8 +236,8 @@ static rlhf_status rec_dialogue(ds_ctx *c, json_t *o, int64_t line) {
         }
         ds_role want = (m % 2 == 0) ? DS_ROLE_USER : DS_ROLE_ASSISTANT;
         if (role != (int)want)
-            return ds_ctx_bad(c, line, "turn %zu: expected a %s turn (turns alternate user/assistant, starting with user)",
-                              i, ds_role_name(want));
+            return ds_ctx_bad(c, line, "turn %zu is %s, expected %s (turns alternate user/assistant, starting with user)",
+                              i, ds_role_name((ds_role)role), ds_role_name(want));
         turns[m].role = (ds_role)role;
         turns[m].text = val;
         m++;
@@ -353,6 +353,12 @@ rlhf_status ds_read_jsonl(ds_ctx *c, ds_format f) {
             if (st) break;
             continue;
         }
+        size_t bad_at;
+        if (!ds_utf8_valid(line.p, line.len, &bad_at)) {
+            st = ds_ctx_bad(c, ln, "invalid UTF-8 at column %zu", bad_at + 1);
+            if (st) break;
+            continue;
+        }
         json_error_t err;
         json_t *o = json_loadb(line.p, line.len, JSON_REJECT_DUPLICATES, &err);
         if (!o) {
@@ -409,7 +415,6 @@ static bool scan_doc(const char *t, size_t n, scan_out *o) {
     int64_t line = 1;
     size_t i = 0;
     bool elem_open = false;
-    bool after_sep = true; /* in an object: next string is a key */
     o->top = 0;
     while (i < n) {
         char ch = t[i];
@@ -458,9 +463,6 @@ static bool scan_doc(const char *t, size_t n, scan_out *o) {
                 return true;
             }
             depth--;
-            if (depth == 1 && o->top == '[' && elem_open) {
-                /* element that is an object/array ends here */
-            }
             if (depth == 0 && o->top == '[' && elem_open) { o->el[o->nel - 1].e = i; elem_open = false; }
             i++;
             continue;
@@ -476,9 +478,9 @@ static bool scan_doc(const char *t, size_t n, scan_out *o) {
         if (depth == 0) o->top = ch;
         if (!push((void **)&o->vline, &o->nv, &o->capv, sizeof *o->vline)) return false;
         o->vline[o->nv++] = line;
-        while (i < n && !strchr(" \t\r\n,:]}[{\"", t[i])) i++;
+        do i++; /* at least one byte, so that a NUL or stray byte cannot stall the scan */
+        while (i < n && t[i] && !strchr(" \t\r\n,:]}[{\"", t[i]));
     }
-    (void)after_sep;
     if (depth > 0) {
         o->err = depth > 0 && stack[depth - 1] == '{' ? "unterminated object (missing '}')" : "unterminated array (missing ']')";
         o->err_line = line;
@@ -552,13 +554,29 @@ rlhf_status ds_read_jsondoc(ds_ctx *c, ds_format f) {
         st = RLHF_ERR(RLHF_ERR_FORMAT, "%s:1: empty file (no records)", c->path);
         goto done;
     }
+    if (r == DS_IN_TRUNC) {
+        int64_t last = 1;
+        for (size_t q = 0; q < doc.len; q++) last += doc.p[q] == '\n';
+        s.err = "truncated or corrupt gzip stream";
+        s.err_line = last;
+    }
     if (s.top == '[') {
         /* element by element; a structural error ends the document after the elements before it */
         for (size_t i = 0; i < s.nel && !st; i++) {
             scan_elem *e = &s.el[i];
-            if (s.err && (e->e == doc.len || s.err_line <= e->line)) break;
+            if (s.err && (e->e == doc.len || s.err_line <= e->line)) {
+                if (e->line < s.err_line) s.err_line = e->line; /* report where the broken record starts */
+                break;
+            }
             if (e->e - e->b > c->max_rec) {
                 st = ds_ctx_bad(c, e->line, "record longer than the %zu-byte limit", c->max_rec);
+                continue;
+            }
+            size_t bad_at;
+            if (!ds_utf8_valid(doc.p + e->b, e->e - e->b, &bad_at)) {
+                int64_t bl = e->line;
+                for (size_t q = e->b; q < e->b + bad_at; q++) bl += doc.p[q] == '\n';
+                st = ds_ctx_bad(c, bl, "%s at byte %zu", memchr(doc.p + e->b, '\0', e->e - e->b) ? "NUL byte or invalid UTF-8" : "invalid UTF-8", e->b + bad_at);
                 continue;
             }
             json_error_t err;
@@ -577,13 +595,11 @@ rlhf_status ds_read_jsondoc(ds_ctx *c, ds_format f) {
             st = rec_any(c, rf, o, e->line);
             json_decref(o);
         }
-        if (!st && s.err) st = ds_ctx_bad(c, s.err_line, "malformed JSON: %s; the rest of the file cannot be read", s.err);
-        if (!st && (r == DS_IN_TRUNC)) st = ds_ctx_bad(c, 1, "truncated or corrupt gzip stream");
+        if (!st && s.err) st = ds_ctx_bad(c, s.err_line, "%s%s; the rest of the file cannot be read", r == DS_IN_TRUNC ? "" : "malformed JSON: ", s.err);
         if (!st && c->st.records == 0) st = RLHF_ERR(RLHF_ERR_FORMAT, "%s:1: empty array (no records)", c->path);
         goto done;
     }
-    if (r == DS_IN_TRUNC) { st = ds_ctx_bad(c, 1, "truncated or corrupt gzip stream"); goto done; }
-    if (s.err) { st = ds_ctx_bad(c, s.err_line, "malformed JSON: %s", s.err); goto done; }
+    if (s.err) { st = ds_ctx_bad(c, s.err_line, "%s%s", r == DS_IN_TRUNC ? "" : "malformed JSON: ", s.err); goto done; }
     if (s.top != '{') {
         st = ds_ctx_bad(c, 1, "expected a JSON array or object");
         goto done;
