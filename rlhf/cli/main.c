@@ -9,7 +9,7 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
-    {"generate", "sample text from a llama2.c checkpoint (greedy or top-k/top-p)", cmd_generate},
+    {"generate", "sample text from a checkpoint (greedy or temperature, top-k, top-p)", cmd_generate},
     {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
     {"model info", "print a checkpoint's config, parameter count and tensor table", cmd_model_info},
     {"bench train", "time training steps (forward, backward, AdamW) of a random model",
