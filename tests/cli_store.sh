@@ -108,7 +108,7 @@ grep -q "1199 pairs" "$T/out" && grep -q "1 bad" "$T/out" && grep -q "skipped .*
   || fail "skip mode: import/bad metric"
 
 # ---- 3. kill -9 mid-way, rerun -> the rows of an uninterrupted run -------------------------------
-N=20000
+N=8000
 gen_hh "$T/big.jsonl" $N
 K=$T/killed U=$T/uninterrupted
 $BIN init -q "$K" && $BIN init -q "$U"
