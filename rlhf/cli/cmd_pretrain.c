@@ -887,11 +887,15 @@ int cmd_pretrain(int argc, char **argv) {
         else if (stopped)
             printf("stopped at step %" PRId64 "/%d (--stop-after): state saved in %s; run the "
                    "same command to continue\n", step, (int)steps, state_path);
+        else if (step == step0)
+            printf("the run in %s was already complete at step %d; nothing to train\n", out_dir,
+                   (int)steps);
         else
             printf("done: %d steps\n", (int)steps);
-        printf("train loss %.4f (first step %.4f), val loss %.4f (initial %.4f); %.0f tokens/s "
-               "over %.1f s of training in this process; weights %s/model.bin\n",
-               last_train, train0, val_loss, val0, tps, t_train, out_dir);
+        if (step > step0)
+            printf("train loss %.4f (first step %.4f), val loss %.4f (initial %.4f); %.0f "
+                   "tokens/s over %.1f s of training in this process; weights %s/model.bin\n",
+                   last_train, train0, val_loss, val0, tps, t_train, out_dir);
     }
     rc = sig ? 128 + sig : CLI_EXIT_OK;
     goto done;
