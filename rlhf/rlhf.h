@@ -489,6 +489,60 @@ rlhf_status rlhf_sampler_forward(rlhf_sampler *s, int32_t n, const int32_t *toke
                                  const int32_t *slots, const int32_t *pos,
                                  const uint8_t *want_logits, float *out);
 
+/* ---- text data: token streams for pretraining (textdata.c) -------------------------------------- */
+
+/* Reads a whole text file into *text (malloc'ed, NUL-terminated; free()) and *len. gzip content
+ * (magic 1f 8b, one or more members) is inflated whatever the name; a ".gz" name without gzip
+ * content, a corrupt or truncated gzip stream, or a NUL byte in the text (naming its line) is
+ * RLHF_ERR_FORMAT; a missing file RLHF_ERR_IO; all naming the file. */
+rlhf_status rlhf_text_read(const char *path, char **text, size_t *len);
+
+/* A tokenized corpus: one stream of ids, BOS before every document (a paragraph: lines up to a
+ * blank line, joined by '\n'), plus an optional validation split. */
+typedef struct rlhf_textdata rlhf_textdata;
+
+/* Tokenizes the files in order. A file with no text is RLHF_ERR_FORMAT naming it. */
+rlhf_status rlhf_textdata_build(rlhf_textdata **out, const rlhf_tokenizer *t,
+                                const char *const *paths, int32_t n_paths);
+
+typedef enum rlhf_textdata_cache {
+    RLHF_TEXTDATA_CACHE_HIT = 0, /* loaded from the cache */
+    RLHF_TEXTDATA_CACHE_MISSING, /* no cache file: tokenized and written */
+    RLHF_TEXTDATA_CACHE_STALE,   /* inputs or tokenizer changed: re-tokenized and rewritten */
+    RLHF_TEXTDATA_CACHE_CORRUPT, /* unreadable cache: re-tokenized and rewritten */
+    RLHF_TEXTDATA_CACHE_OFF,     /* no cache path given */
+} rlhf_textdata_cache;
+const char *rlhf_textdata_cache_name(rlhf_textdata_cache c); /* cannot fail */
+
+/* As rlhf_textdata_build, through a cache file (NULL: none) keyed by each input's size and
+ * content CRC-32, the tokenizer file (tok_path, may be NULL), the vocab size and the ids of a
+ * probe text. *how (may be NULL) says whether the cache was used. Written atomically. */
+rlhf_status rlhf_textdata_open(rlhf_textdata **out, const rlhf_tokenizer *t, const char *tok_path,
+                               const char *const *paths, int32_t n_paths, const char *cache_path,
+                               rlhf_textdata_cache *how);
+void rlhf_textdata_free(rlhf_textdata *d);
+int64_t rlhf_textdata_num_tokens(const rlhf_textdata *d);
+int64_t rlhf_textdata_num_docs(const rlhf_textdata *d);
+int64_t rlhf_textdata_num_bytes(const rlhf_textdata *d); /* text bytes after decompression */
+const int32_t *rlhf_textdata_tokens(const rlhf_textdata *d); /* (num_tokens) */
+uint32_t rlhf_textdata_checksum(const rlhf_textdata *d);     /* CRC-32 of the stream */
+
+/* Holds out validation data for windows of `window` tokens (seq_len + 1): whole contiguous chunks
+ * of m*(window-1)+1 >= 1025 tokens, max(val_fraction*N, min_val_tokens) tokens in all (rounded up
+ * to whole chunks), centred in equal regions of the stream so every input is sampled.
+ * Deterministic. RLHF_ERR_ARG when the stream is too small (more than half would be held out). */
+rlhf_status rlhf_textdata_split(rlhf_textdata *d, double val_fraction, int64_t min_val_tokens,
+                                int32_t window);
+int64_t rlhf_textdata_train_tokens(const rlhf_textdata *d);
+int64_t rlhf_textdata_val_tokens(const rlhf_textdata *d);
+/* Validation windows tile the held-out chunks with stride window-1 (every target predicted once). */
+int64_t rlhf_textdata_val_count(const rlhf_textdata *d);
+void rlhf_textdata_val_window(const rlhf_textdata *d, int64_t i, int32_t *out); /* (window) */
+/* Draws a training window uniformly among those lying wholly outside the held-out chunks,
+ * advancing r (the run's RNG: same state, same window); returns its start in the stream. */
+int64_t rlhf_textdata_sample(const rlhf_textdata *d, rlhf_rng *r, int32_t *out); /* (window) */
+bool rlhf_textdata_is_val(const rlhf_textdata *d, int64_t pos); /* pos is held out */
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,6 +40,7 @@ int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 
@@ -146,11 +147,16 @@ typedef struct cli_progress {
     int64_t total;
     double t0, last;
     int width; /* characters printed last time */
+    int64_t base;   /* done at start (a resumed run): rate and ETA count from here */
+    char note[128]; /* appended to the line when not empty (loss, lr, ...) */
 } cli_progress;
 void cli_progress_start(cli_progress *p, const char *label, const char *unit, int64_t total,
                         const cli_common *c);
 void cli_progress_update(cli_progress *p, int64_t done);
 void cli_progress_end(cli_progress *p); /* clears the line */
+/* Sets p->note (printf format) and redraws at once (forced past the throttle when force). */
+void cli_progress_note(cli_progress *p, int64_t done, bool force, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Adapter for rlhf_sampler_run's progress callback (ctx is a cli_progress). */
 void cli_progress_cb(void *ctx, int64_t done, int64_t total);
 

@@ -12,6 +12,7 @@ static const cli_command commands[] = {
     {"generate", "sample text from a checkpoint (greedy or temperature, top-k, top-p)", cmd_generate},
     {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
     {"model info", "print a checkpoint's config, parameter count and tensor table", cmd_model_info},
+    {"pretrain", "train a base model from scratch on plain text (.txt / .txt.gz)", cmd_pretrain},
     {"bench train", "time training steps (forward, backward, AdamW) of a random model",
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",

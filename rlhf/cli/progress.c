@@ -6,6 +6,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,8 @@ void cli_progress_start(cli_progress *p, const char *label, const char *unit, in
     p->t0 = cli_now();
     p->last = 0;
     p->width = 0;
+    p->base = 0;
+    p->note[0] = '\0';
 }
 
 static void fmt_duration(char *buf, size_t cap, double s) {
@@ -60,11 +63,11 @@ void cli_progress_update(cli_progress *p, int64_t done) {
     if (!final && now - p->last < 0.1) return;
     p->last = now;
     double el = now - p->t0;
-    double rate = el > 0 ? (double)done / el : 0;
+    double rate = el > 0 ? (double)(done - p->base) / el : 0;
     char eta[32], elapsed[32];
     fmt_duration(eta, sizeof eta, rate > 0 ? (double)(p->total - done) / rate : -1);
     fmt_duration(elapsed, sizeof elapsed, el);
-    char line[160];
+    char line[320];
     int n;
     if (p->total > 0)
         n = snprintf(line, sizeof line, "%s %lld/%lld (%.0f%%) %.1f %s/s, %s elapsed, ETA %s",
@@ -75,6 +78,11 @@ void cli_progress_update(cli_progress *p, int64_t done) {
                      (long long)done, rate, p->unit, elapsed);
     if (n < 0) return;
     if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    if (p->note[0]) {
+        int k = snprintf(line + n, sizeof line - (size_t)n, " | %s", p->note);
+        if (k > 0) n += k;
+        if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    }
     fprintf(stderr, "\r%s%*s", line, p->width > n ? p->width - n : 0, "");
     fflush(stderr);
     p->width = n;
@@ -90,5 +98,14 @@ void cli_progress_end(cli_progress *p) {
 void cli_progress_cb(void *ctx, int64_t done, int64_t total) {
     cli_progress *p = ctx;
     if (total > 0) p->total = total;
+    cli_progress_update(p, done);
+}
+
+void cli_progress_note(cli_progress *p, int64_t done, bool force, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->note, sizeof p->note, fmt, ap);
+    va_end(ap);
+    if (force) p->last = 0;
     cli_progress_update(p, done);
 }
