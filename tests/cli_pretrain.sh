@@ -12,6 +12,8 @@
 #   cli-pt-05  SIGINT saves the state (exit 130) and the resumed run is identical again
 #   cli-pt-06  resuming with a conflicting option exits 1 and says so; an edited corpus is
 #              re-tokenized for a new run and refused for a resume; --restart starts over
+#   cli-pt-07  with a tokenizer.model made by `rlhf tokenizer train` and --format hf: DIR/hf/
+#              is a Hugging Face directory that `rlhf generate` reads
 #
 # Environment: RLHF_BIN (the program), RLHF_SHARED (../shared), RLHF_SRC (the checkout).
 # Exit status: 0 all passed, 1 a check failed, 77 (skip) when a needed shared file is missing.
@@ -242,6 +244,16 @@ rc=$?
     pass "--restart on the changed corpus: re-tokenized, new run" || fail "--restart -> $rc"
 rows=$(($(wc -l <"$TMP/B/metrics.tsv") - 1))
 [ $rows -eq 6 ] && pass "the restarted run has its own metrics" || fail "restarted metrics rows $rows"
+
+# ---- cli-pt-07: a trained tokenizer.model and Hugging Face output --------------------------------------
+echo "# cli-pt-07: tokenizer.model from rlhf tokenizer train, --format hf"
+if "$BIN" tokenizer train --corpus "$TMP/shak.txt" --vocab 400 --out "$TMP/t.model" -q &&
+    "$BIN" pretrain --corpus "$TMP/shak.txt" --tokenizer "$TMP/t.model" --config tiny --dim 32 \
+        --layers 2 --seq 64 --batch 4 --steps 3 --threads 1 --format hf --out "$TMP/H" >"$TMP/out" 2>&1 &&
+    [ -f "$TMP/H/hf/config.json" ] && [ -f "$TMP/H/hf/model.safetensors" ] &&
+    "$BIN" generate -m "$TMP/H/hf" -z "$TMP/t.model" -n 8 -t 0 >/dev/null; then
+    pass "pretrain with a .model tokenizer writes DIR/hf/, which generate reads"
+else fail "pretrain --format hf with a .model tokenizer: $(tail -3 "$TMP/out")"; fi
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

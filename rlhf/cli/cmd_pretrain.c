@@ -9,7 +9,8 @@
  *   DIR/state.bin    the full training state (weights, Adam moments, step, schedule, RNG, data
  *                    position), written atomically every --ckpt-every steps, at the end, on
  *                    --stop-after and on SIGINT/SIGTERM
- *   DIR/model.bin    the weights in llama2.c format (v0), written with every state
+ *   DIR/model.bin    the weights in llama2.c format (v0), written with every state (--format hf:
+ *                    DIR/hf/, a Hugging Face directory, instead)
  *   DIR/metrics.tsv  one row per step: step, train loss, val loss, lr, grad norm, tokens/s, elapsed
  * Running the same command again resumes from DIR/state.bin: options left out are taken from
  * DIR/run.txt and the state; options given must agree with them. A resumed run is bit-identical to
@@ -75,23 +76,26 @@ static int64_t preset_params(const pt_preset *p, int32_t vocab) {
 
 /* ---- the tokenizer ------------------------------------------------------------------------------- */
 
-/* TOKENIZER SWAP POINT: the one place this command loads a tokenizer. Once the SentencePiece
- * .model reader is merged, replace the body with `return rlhf_tokenizer_load(out, path, 0);`
- * (it detects .model vs llama2.c .bin). */
+/* The one place this command loads a tokenizer: a SentencePiece tokenizer.model or a llama2.c
+ * tokenizer.bin, detected by content. */
 static rlhf_status pt_tokenizer_load(rlhf_tokenizer **out, const char *path) {
-    return rlhf_tokenizer_load_bin(out, path, 0);
+    return rlhf_tokenizer_load(out, path, 0);
 }
 
 /* ---- output formats ------------------------------------------------------------------------------ */
 
 typedef enum pt_format {
     PT_FORMAT_LLAMA2C = 0, /* DIR/model.bin, llama2.c v0 (what run.c reads) */
-    /* PT_FORMAT_HF: add here with `--format hf` (config.json + model.safetensors in DIR/hf/) */
+    PT_FORMAT_HF,          /* DIR/hf/: config.json + model.safetensors (F32) */
 } pt_format;
 
 static bool parse_format(const char *s, pt_format *f) {
     if (strcmp(s, "llama2c") == 0) {
         *f = PT_FORMAT_LLAMA2C;
+        return true;
+    }
+    if (strcmp(s, "hf") == 0) {
+        *f = PT_FORMAT_HF;
         return true;
     }
     return false;
@@ -110,6 +114,10 @@ static rlhf_status pt_write_weights(const char *dir, pt_format fmt, const rlhf_m
     case PT_FORMAT_LLAMA2C:
         snprintf(path, sizeof path, "%s/model.bin", dir);
         st = rlhf_llama2c_write(path, c, params, 0);
+        break;
+    case PT_FORMAT_HF:
+        snprintf(path, sizeof path, "%s/hf", dir);
+        st = rlhf_hf_write(path, c, params, RLHF_DTYPE_F32, 0, true);
         break;
     default: st = RLHF_ERR(RLHF_ERR_UNSUPPORTED, "output format %d not implemented", (int)fmt);
     }
@@ -422,11 +430,11 @@ int cmd_pretrain(int argc, char **argv) {
         {"", 0, CLI_HEADER, NULL, NULL, NULL, "data and output", false},
         {"corpus", 0, CLI_STR, &corpus_opt, "FILE...", NULL,
          "text files (.txt or .txt.gz), in order; more may follow as arguments", false},
-        {"tokenizer", 't', CLI_STR, &tok_path, "T", NULL, "tokenizer (llama2.c tokenizer.bin)",
+        {"tokenizer", 't', CLI_STR, &tok_path, "T", NULL, "tokenizer.model (SentencePiece) or llama2.c tokenizer.bin",
          false},
         {"out", 'o', CLI_STR, &out_dir, "DIR", NULL,
          "run directory (state, checkpoints, metrics, token cache); required", false},
-        {"format", 0, CLI_STR, &format, "F", "llama2c", "weights format: llama2c (DIR/model.bin)",
+        {"format", 0, CLI_STR, &format, "F", "llama2c", "weights format: llama2c (DIR/model.bin) or hf (DIR/hf/)",
          false},
         {"val-fraction", 0, CLI_NONNEG_FLOAT, &val_fraction, "F", "0.01",
          "held-out share of the tokens (at least 4096 tokens), whole chunks spread over the text",
@@ -502,9 +510,9 @@ int cmd_pretrain(int argc, char **argv) {
         snprintf(about + ab, sizeof about - (size_t)ab,
                  "\n"
                  "DIR gets state.bin (weights, Adam moments, step, RNG: resume is bit-exact),\n"
-                 "model.bin (llama2.c), metrics.tsv, run.txt and tokens.bin. Running the same\n"
-                 "command again continues a stopped or killed run; Ctrl-C saves the state first\n"
-                 "(exit status 130; 143 for SIGTERM).");
+                 "model.bin (llama2.c; hf/ with --format hf), metrics.tsv, run.txt and tokens.bin.\n"
+                 "Running the same command again continues a stopped or killed run; Ctrl-C saves\n"
+                 "the state first (exit status 130; 143 for SIGTERM).");
     cli_spec spec = {"pretrain", "--corpus FILE... --tokenizer T --out DIR [options]", about,
                      opts, 0, PT_MAX_CORPUS - 1};
     char *pos[PT_MAX_CORPUS];
@@ -515,7 +523,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (resume && restart) return cli_usage_error(&spec, "--resume and --restart exclude each other");
     pt_format fmt;
     if (!parse_format(format, &fmt))
-        return cli_usage_error(&spec, "--format: expected llama2c, got '%s'", format);
+        return cli_usage_error(&spec, "--format: expected llama2c or hf, got '%s'", format);
     if (val_fraction > 0.5f)
         return cli_usage_error(&spec, "--val-fraction: at most 0.5, got %g", (double)val_fraction);
     if (cli_find(&spec, "config")->seen && !find_preset(config))
@@ -894,8 +902,9 @@ int cmd_pretrain(int argc, char **argv) {
             printf("done: %d steps\n", (int)steps);
         if (step > step0)
             printf("train loss %.4f (first step %.4f), val loss %.4f (initial %.4f); %.0f "
-                   "tokens/s over %.1f s of training in this process; weights %s/model.bin\n",
-                   last_train, train0, val_loss, val0, tps, t_train, out_dir);
+                   "tokens/s over %.1f s of training in this process; weights %s/%s\n",
+                   last_train, train0, val_loss, val0, tps, t_train, out_dir,
+                   fmt == PT_FORMAT_HF ? "hf/" : "model.bin");
     }
     rc = sig ? 128 + sig : CLI_EXIT_OK;
     goto done;
