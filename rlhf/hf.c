@@ -24,6 +24,13 @@
  * transformers does), the index names plain file names that exist. Errors name the file and the
  * tensor or field.
  *
+ * llama2.c's v0 RoPE tables (dead bytes, but PyTorch's values differ from ours in the last bit)
+ * ride along in the __metadata__ of the first (or only) safetensors file, base64 of the
+ * little-endian float32 values under RLHF_HF_META_FREQ with the shape "[2, T, HS/2]" under
+ * RLHF_HF_META_FREQ_SHAPE, only when they differ from what rlhf_llama2c_freqs() computes: so a
+ * llama2.c -> HF -> llama2.c conversion is byte-identical, and transformers, which ignores
+ * metadata, sees an ordinary checkpoint.
+ *
  * Writes go to DIR.tmp-XXXXXX (every file fsync'ed, then the directory), renamed to DIR at the end,
  * so a crash never leaves a half-written checkpoint under DIR. */
 #include <dirent.h>
@@ -490,10 +497,102 @@ static rlhf_status hf_index_read(hf_files *h, const char *path) {
     return RLHF_OK;
 }
 
+/* ---- llama2.c RoPE tables in __metadata__ -------------------------------------------------------
+ */
+
+/* Reads a decimal in [1, max] without sign or leading zeros at *s, advancing *s. */
+static bool hf_parse_count(const char **s, int64_t max, int64_t *out) {
+    const char *p = *s;
+    int64_t v = 0;
+    if (*p < '1' || *p > '9') return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > max) return false;
+    }
+    *s = p;
+    *out = v;
+    return true;
+}
+
+/* Parses "[2, T, H]" exactly as hf_freq_shape_text writes it (1 <= T <= HF_MAX_SEQ,
+ * 1 <= H <= HF_MAX_DIM / 2). Returns false on anything else. Cannot fail otherwise. */
+static bool hf_freq_shape_parse(const char *s, int64_t *t, int64_t *h) {
+    int64_t two;
+    if (strncmp(s, "[", 1) != 0) return false;
+    s += 1;
+    if (!hf_parse_count(&s, 2, &two) || two != 2 || strncmp(s, ", ", 2) != 0) return false;
+    s += 2;
+    if (!hf_parse_count(&s, HF_MAX_SEQ, t) || strncmp(s, ", ", 2) != 0) return false;
+    s += 2;
+    if (!hf_parse_count(&s, HF_MAX_DIM / 2, h)) return false;
+    return strcmp(s, "]") == 0;
+}
+
+static void hf_freq_shape_text(char *buf, size_t cap, int64_t t, int64_t h) {
+    snprintf(buf, cap, "[2, %lld, %lld]", (long long)t, (long long)h);
+}
+
+/* Reads the tables from f's metadata into *x (zeroed by the caller) when both keys are present
+ * and the shape is [2, T, HS/2] of c; validates them whatever the shape. Errors name f and the
+ * key. */
+static rlhf_status hf_freq_read(const rlhf_safetensors *f, const rlhf_model_config *c,
+                                rlhf_llama2c_extra *x) {
+    const char *path = rlhf_safetensors_path(f);
+    const char *v = rlhf_safetensors_metadata(f, RLHF_HF_META_FREQ);
+    const char *sh = rlhf_safetensors_metadata(f, RLHF_HF_META_FREQ_SHAPE);
+    if (!v && !sh) return RLHF_OK;
+    if (!v || !sh)
+        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: __metadata__ has \"%s\" but not \"%s\"", path,
+                        v ? RLHF_HF_META_FREQ : RLHF_HF_META_FREQ_SHAPE,
+                        v ? RLHF_HF_META_FREQ_SHAPE : RLHF_HF_META_FREQ);
+    int64_t T, H;
+    if (!hf_freq_shape_parse(sh, &T, &H))
+        return RLHF_ERR(RLHF_ERR_FORMAT,
+                        "%s: __metadata__ \"%s\" = \"%.40s\" is not a shape [2, T, H] "
+                        "(1 <= T <= %d, 1 <= H <= %d)",
+                        path, RLHF_HF_META_FREQ_SHAPE, sh, HF_MAX_SEQ, HF_MAX_DIM / 2);
+    char what[600];
+    snprintf(what, sizeof what, "%s: __metadata__ \"%s\"", path, RLHF_HF_META_FREQ);
+    unsigned char *bytes = NULL;
+    size_t nb = 0;
+    RLHF_TRY(rlhf_base64_decode(v, strlen(v), &bytes, &nb, what));
+    const size_t want = 4 * 2 * (size_t)T * (size_t)H;
+    if (nb != want) {
+        free(bytes);
+        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: holds %zu bytes but \"%s\" %s needs %zu", what, nb,
+                        RLHF_HF_META_FREQ_SHAPE, sh, want);
+    }
+    rlhf_status st = RLHF_OK;
+    if (T == c->seq_len && H == c->dim / c->n_head / 2) { /* else: another config's; recompute */
+        float *freq = NULL;
+        st = rlhf_alloc((void **)&freq, want);
+        for (size_t i = 0; st == RLHF_OK && i < want / 4; i++) {
+            const unsigned char *b = bytes + 4 * i; /* little-endian on any host */
+            const uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                               (uint32_t)b[3] << 24;
+            memcpy(&freq[i], &u, 4);
+        }
+        if (st == RLHF_OK) {
+            x->seq_len = (int32_t)T;
+            x->half = (int32_t)H;
+            x->freq = freq;
+        }
+    }
+    free(bytes);
+    return st;
+}
+
 /* Contract: see rlhf.h. */
 rlhf_status rlhf_hf_read(const char *dir, rlhf_model_config *c, float **params,
                          rlhf_hf_info *info) {
+    return rlhf_hf_read_ex(dir, c, params, info, NULL);
+}
+
+/* Contract: see rlhf.h. */
+rlhf_status rlhf_hf_read_ex(const char *dir, rlhf_model_config *c, float **params,
+                            rlhf_hf_info *info, rlhf_llama2c_extra *x) {
     if (params) *params = NULL;
+    if (x) memset(x, 0, sizeof *x);
     if (!dir || !c) return RLHF_ERR(RLHF_ERR_ARG, "hf_read: dir and config must not be NULL");
     rlhf_status st = RLHF_OK;
     hf_files h = {0};
@@ -619,6 +718,12 @@ rlhf_status rlhf_hf_read(const char *dir, rlhf_model_config *c, float **params,
             }
         }
     }
+    if (x) { /* the tables sit in the first shard by name (the only file when unsharded) */
+        int32_t first = 0;
+        for (int32_t f = 1; f < h.n; f++)
+            if (strcmp(h.names[f], h.names[first]) < 0) first = f;
+        RLHF_TRY_GOTO(st, hf_freq_read(h.f[first], c, x), done);
+    }
     if (info) {
         info->n_shards = h.index ? h.n : 0;
         info->dtype = dtype < 0 ? RLHF_DTYPE_F32 : (rlhf_dtype)dtype;
@@ -705,7 +810,8 @@ static int dir_state(const char *dir) {
 
 /* Writes the tensors list[a..b) as one safetensors file, permuting q/k rows into HF order. */
 static rlhf_status write_shard(const char *path, const rlhf_model_config *c, const float *params,
-                               const hf_tensor *list, int32_t a, int32_t b, rlhf_dtype dtype) {
+                               const hf_tensor *list, int32_t a, int32_t b, rlhf_dtype dtype,
+                               const char *const *meta) {
     rlhf_st_write_tensor *w = calloc((size_t)(b - a), sizeof *w);
     if (!w) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate", path);
     int64_t permn = 0;
@@ -731,7 +837,6 @@ static rlhf_status write_shard(const char *path, const rlhf_model_config *c, con
             t->data = params + e->offset;
         }
     }
-    static const char *const meta[] = {"format", "pt", NULL};
     st = rlhf_safetensors_write(path, w, b - a, dtype, meta);
 done:
     rlhf_free(perm);
@@ -739,9 +844,49 @@ done:
     return st;
 }
 
-/* Contract: see rlhf.h. On failure dir is as it was and no temporary directory is left. */
+/* The base64 text of x's tables when they differ from rlhf_llama2c_freqs(c) bit for bit; *b64
+ * NULL when they are equal (or x has none). */
+static rlhf_status hf_freq_text(const char *dir, const rlhf_model_config *c,
+                                const rlhf_llama2c_extra *x, char **b64) {
+    *b64 = NULL;
+    if (!x || !x->freq) return RLHF_OK;
+    const int32_t half = c->dim / c->n_head / 2;
+    if (x->seq_len != c->seq_len || x->half != half)
+        return RLHF_ERR(RLHF_ERR_ARG,
+                        "%s: given RoPE tables are (2, %d, %d) but the config implies (2, %d, %d)",
+                        dir, x->seq_len, x->half, c->seq_len, half);
+    const size_t n = 2 * (size_t)c->seq_len * (size_t)half;
+    float *ours = NULL;
+    unsigned char *le = NULL;
+    RLHF_TRY(rlhf_alloc((void **)&ours, n * sizeof(float)));
+    rlhf_llama2c_freqs(c, ours);
+    const bool same = memcmp(ours, x->freq, n * sizeof(float)) == 0;
+    rlhf_free(ours);
+    if (same) return RLHF_OK;
+    rlhf_status st = RLHF_OK;
+    RLHF_TRY(rlhf_alloc((void **)&le, n * 4));
+    for (size_t i = 0; i < n; i++) { /* little-endian on any host */
+        uint32_t u;
+        memcpy(&u, &x->freq[i], 4);
+        for (int k = 0; k < 4; k++)
+            le[4 * i + (size_t)k] = (unsigned char)(u >> (8 * k));
+    }
+    *b64 = rlhf_base64_encode(le, n * 4);
+    if (!*b64) st = RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot encode the RoPE tables", dir);
+    rlhf_free(le);
+    return st;
+}
+
+/* Contract: see rlhf.h. */
 rlhf_status rlhf_hf_write(const char *dir_in, const rlhf_model_config *c, const float *params,
                           rlhf_dtype dtype, int64_t shard_bytes, bool overwrite) {
+    return rlhf_hf_write_ex(dir_in, c, params, dtype, shard_bytes, overwrite, NULL);
+}
+
+/* Contract: see rlhf.h. On failure dir is as it was and no temporary directory is left. */
+rlhf_status rlhf_hf_write_ex(const char *dir_in, const rlhf_model_config *c, const float *params,
+                             rlhf_dtype dtype, int64_t shard_bytes, bool overwrite,
+                             const rlhf_llama2c_extra *x) {
     if (!dir_in || !c || !params || !*dir_in)
         return RLHF_ERR(RLHF_ERR_ARG, "hf_write: dir, config and params must not be NULL");
     if (dtype != RLHF_DTYPE_F32 && dtype != RLHF_DTYPE_BF16)
@@ -760,8 +905,14 @@ rlhf_status rlhf_hf_write(const char *dir_in, const rlhf_model_config *c, const 
     rlhf_status st = RLHF_OK;
     hf_tensor *list = NULL;
     int32_t *shard_of = NULL;
-    char *tmpdir = NULL, *old = NULL, *path = NULL, *text = NULL;
+    char *tmpdir = NULL, *old = NULL, *path = NULL, *text = NULL, *freq_b64 = NULL;
     bool tmp_made = false;
+    RLHF_TRY_GOTO(st, hf_freq_text(dir, c, x, &freq_b64), done);
+    char freq_shape[80];
+    hf_freq_shape_text(freq_shape, sizeof freq_shape, c->seq_len, c->dim / c->n_head / 2);
+    const char *const meta_plain[] = {"format", "pt", NULL};
+    const char *const meta_freq[] = {"format", "pt", RLHF_HF_META_FREQ, freq_b64,
+                                     RLHF_HF_META_FREQ_SHAPE, freq_shape, NULL};
     const int state = dir_state(dir);
     if (state == 3) {
         st = RLHF_ERR(RLHF_ERR_ARG, "%s: exists and is not a directory", dir);
@@ -847,7 +998,8 @@ rlhf_status rlhf_hf_write(const char *dir_in, const rlhf_model_config *c, const 
             json_decref(wm);
             goto done;
         }
-        st = write_shard(path, c, params, list, a, b, dtype);
+        st = write_shard(path, c, params, list, a, b, dtype,
+                         s == 0 && freq_b64 ? meta_freq : meta_plain);
         free(path);
         path = NULL;
         for (int32_t i = a; i < b && st == RLHF_OK && wm; i++)
@@ -916,6 +1068,7 @@ done:
     free(old);
     free(path);
     free(text);
+    free(freq_b64);
     free(dir);
     return st;
 }
@@ -924,13 +1077,19 @@ done:
  */
 
 rlhf_status rlhf_checkpoint_read(const char *path, rlhf_model_config *c, float **params) {
+    return rlhf_checkpoint_read_ex(path, c, params, NULL);
+}
+
+rlhf_status rlhf_checkpoint_read_ex(const char *path, rlhf_model_config *c, float **params,
+                                    rlhf_llama2c_extra *x) {
     if (params) *params = NULL;
+    if (x) memset(x, 0, sizeof *x);
     if (!path || !c || !params) return RLHF_ERR(RLHF_ERR_ARG, "checkpoint_read: NULL argument");
     struct stat sb;
     if (stat(path, &sb) != 0)
         return RLHF_ERR(RLHF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return rlhf_hf_read(path, c, params, NULL);
-    return rlhf_llama2c_read(path, c, params);
+    if (S_ISDIR(sb.st_mode)) return rlhf_hf_read_ex(path, c, params, NULL, x);
+    return rlhf_llama2c_read_ex(path, c, params, x);
 }
 
 rlhf_status rlhf_model_load(rlhf_model **out, const char *path, const rlhf_backend *be,

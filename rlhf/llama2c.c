@@ -17,8 +17,15 @@
  *
  * The in-memory parameter buffer follows rlhf_param_table() (rlhf.h), which is the v0 order
  * without the RoPE tables. This file never computes offsets itself: each version is a list of
- * sections, each section one table entry (or the v0 RoPE tables, skipped on read and recomputed
- * on write), so a change of the table cannot silently misplace a tensor.
+ * sections, each section one table entry (or the v0 RoPE tables), so a change of the table cannot
+ * silently misplace a tensor.
+ *
+ * The v0 RoPE tables are dead bytes (run.c and our model compute RoPE themselves), but the files
+ * llama2.c's export.py wrote hold PyTorch's float32 values, which differ from ours (computed in C,
+ * float32 as model.py does) in the last bit of a third or so of the values. rlhf_llama2c_read_ex
+ * hands them back as stored and rlhf_llama2c_write_ex writes given tables, so a conversion
+ * (llama2.c -> Hugging Face -> llama2.c, which keeps them in safetensors metadata) reproduces a
+ * file byte for byte; without given tables the writer recomputes them.
  *
  * Reads are exact: the file size must equal header + sections, every header field is checked
  * before anything is allocated, and any mismatch is RLHF_ERR_FORMAT naming the file. Writes go to
@@ -140,12 +147,22 @@ static rlhf_model_config header_config(const int32_t h[7], bool shared) {
     return c;
 }
 
-/* Contract: on success *c is filled and *params owns P floats in table order (rlhf_free). On
- * failure *params is NULL, *c is unspecified, and rlhf_last_error() names the file:
+/* Contract: NULL-safe; frees x->freq and zeroes *x. Cannot fail. */
+void rlhf_llama2c_extra_free(rlhf_llama2c_extra *x) {
+    if (!x) return;
+    rlhf_free(x->freq);
+    memset(x, 0, sizeof *x);
+}
+
+/* Contract: on success *c is filled, *params owns P floats in table order (rlhf_free) and, when x
+ * is not NULL, *x holds the file's v0 RoPE tables (x->freq owned by the caller) or none (v1). On
+ * failure *params is NULL, *x zeroed, *c unspecified, and rlhf_last_error() names the file:
  * RLHF_ERR_ARG (NULL arguments), RLHF_ERR_IO (cannot open/stat/read), RLHF_ERR_FORMAT (header,
  * size or version problems), RLHF_ERR_NOMEM, RLHF_ERR_UNSUPPORTED (big-endian host). */
-rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **params) {
+rlhf_status rlhf_llama2c_read_ex(const char *path, rlhf_model_config *c, float **params,
+                                 rlhf_llama2c_extra *x) {
     if (params) *params = NULL;
+    if (x) memset(x, 0, sizeof *x);
     if (!path || !c || !params)
         return RLHF_ERR(RLHF_ERR_ARG, "llama2c_read: path, config and params must not be NULL");
     if (!host_little_endian())
@@ -155,7 +172,7 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
                         path);
 
     rlhf_status st = RLHF_OK;
-    float *buf = NULL;
+    float *buf = NULL, *freq = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return RLHF_ERR(RLHF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -250,8 +267,18 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
     for (int i = 0; i < nsec; i++) {
         const int64_t n = section_numel(secs[i], c, t);
         if (n == 0) continue;
-        if (secs[i] == L2C_SEC_FREQ) { /* RoPE tables: recomputed by the model, skipped here */
-            if (fseeko(f, (off_t)(4 * n), SEEK_CUR) != 0) {
+        if (secs[i] == L2C_SEC_FREQ) { /* RoPE tables: kept for x, else skipped */
+            if (x) {
+                RLHF_TRY_GOTO(st, rlhf_alloc((void **)&freq, (size_t)n * sizeof(float)), done);
+                if (fread(freq, sizeof(float), (size_t)n, f) != (size_t)n) {
+                    st = ferror(f) ? RLHF_ERR(RLHF_ERR_IO, "%s: read error in the RoPE tables: %s",
+                                              path, strerror(errno))
+                                   : RLHF_ERR(RLHF_ERR_FORMAT,
+                                              "%s: file shrank while reading the RoPE tables",
+                                              path);
+                    goto done;
+                }
+            } else if (fseeko(f, (off_t)(4 * n), SEEK_CUR) != 0) {
                 st = RLHF_ERR(RLHF_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
                 goto done;
             }
@@ -269,10 +296,22 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
     RLHF_ASSERT(filled == P); /* the sections cover the table exactly */
     *params = buf;
     buf = NULL;
+    if (x && freq) {
+        x->seq_len = c->seq_len;
+        x->half = c->dim / c->n_head / 2;
+        x->freq = freq;
+        freq = NULL;
+    }
 done:
     rlhf_free(buf);
+    rlhf_free(freq);
     fclose(f);
     return st;
+}
+
+/* Contract: rlhf_llama2c_read_ex without the extras. */
+rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **params) {
+    return rlhf_llama2c_read_ex(path, c, params, NULL);
 }
 
 /* Writes n bytes, recording an I/O error that names path. */
@@ -282,34 +321,42 @@ static rlhf_status write_all(FILE *f, const void *p, size_t n, const char *path)
     return RLHF_OK;
 }
 
-/* The v0 RoPE tables as llama2.c's model.py computes them (float32):
- * freqs[i] = 1 / theta^(2i/HS), cos/sin of outer(arange(seq_len), freqs), each (seq_len, HS/2). */
-static rlhf_status write_freqs(FILE *f, const rlhf_model_config *c, const char *path) {
+/* Contract: see rlhf.h. The v0 RoPE tables as llama2.c's model.py computes them (float32):
+ * freqs[i] = 1 / theta^(2i/HS), cos/sin of outer(arange(seq_len), freqs), each (seq_len, HS/2).
+ * c must have passed check_dims (n_head > 0). Cannot fail. */
+void rlhf_llama2c_freqs(const rlhf_model_config *c, float *freq) {
     const int hs = c->dim / c->n_head, half = hs / 2;
-    float *row = malloc((size_t)half * sizeof(float));
-    if (!row) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate %d floats", path, half);
-    rlhf_status st = RLHF_OK;
-    for (int part = 0; part < 2 && st == RLHF_OK; part++) {
-        for (int32_t p = 0; p < c->seq_len && st == RLHF_OK; p++) {
-            for (int i = 0; i < half; i++) {
-                const float freq = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
-                const float ang = (float)p * freq;
-                row[i] = part == 0 ? cosf(ang) : sinf(ang);
-            }
-            st = write_all(f, row, (size_t)half * sizeof(float), path);
+    const int64_t plane = (int64_t)c->seq_len * half;
+    for (int32_t p = 0; p < c->seq_len; p++)
+        for (int i = 0; i < half; i++) {
+            const float f = 1.0f / powf(10000.0f, (float)(2 * i) / (float)hs);
+            const float ang = (float)p * f;
+            freq[(int64_t)p * half + i] = cosf(ang);
+            freq[plane + (int64_t)p * half + i] = sinf(ang);
         }
-    }
-    free(row);
+}
+
+/* Writes the v0 RoPE tables: x's when given, else recomputed (rlhf_llama2c_freqs). */
+static rlhf_status write_freqs(FILE *f, const rlhf_model_config *c, const rlhf_llama2c_extra *x,
+                               const char *path) {
+    const size_t n = 2 * (size_t)c->seq_len * (size_t)(c->dim / c->n_head / 2);
+    if (x && x->freq) return write_all(f, x->freq, n * sizeof(float), path);
+    float *freq = malloc(n * sizeof(float));
+    if (!freq) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate %zu floats", path, n);
+    rlhf_llama2c_freqs(c, freq);
+    const rlhf_status st = write_all(f, freq, n * sizeof(float), path);
+    free(freq);
     return st;
 }
 
-/* Contract: writes version 0 or 1 of the LM model (c, params in table order) to PATH.tmp, flushes
- * and fsyncs it, and renames it to path; on failure PATH is untouched and PATH.tmp removed.
+/* Contract: writes version 0 or 1 of the LM model (c, params in table order; v0 RoPE tables from
+ * x when x and x->freq are not NULL, else recomputed) to PATH.tmp, flushes and fsyncs it, and
+ * renames it to path; on failure PATH is untouched and PATH.tmp removed.
  * RLHF_ERR_ARG: NULL arguments, version not 0/1, a scalar head, a config the format cannot hold
- * (invalid sizes, norm_eps != 1e-5 or rope_theta != 10000, which llama2.c hard-codes).
- * RLHF_ERR_IO: cannot create/write/sync/rename. */
-rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, const float *params,
-                               int version) {
+ * (invalid sizes, norm_eps != 1e-5 or rope_theta != 10000, which llama2.c hard-codes), tables of
+ * another shape than c's (seq_len, HS/2). RLHF_ERR_IO: cannot create/write/sync/rename. */
+rlhf_status rlhf_llama2c_write_ex(const char *path, const rlhf_model_config *c,
+                                  const float *params, int version, const rlhf_llama2c_extra *x) {
     if (!path || !c || !params)
         return RLHF_ERR(RLHF_ERR_ARG, "llama2c_write: path, config and params must not be NULL");
     if (version != 0 && version != 1)
@@ -328,6 +375,11 @@ rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, con
         return RLHF_ERR(RLHF_ERR_ARG,
                         "%s: llama2.c fixes norm_eps 1e-5 and rope_theta 10000 (config has %g, %g)",
                         path, (double)c->norm_eps, (double)c->rope_theta);
+    if (version == 0 && x && x->freq &&
+        (x->seq_len != c->seq_len || x->half != c->dim / c->n_head / 2))
+        return RLHF_ERR(RLHF_ERR_ARG,
+                        "%s: given RoPE tables are (2, %d, %d) but the config implies (2, %d, %d)",
+                        path, x->seq_len, x->half, c->seq_len, c->dim / c->n_head / 2);
 
     rlhf_param_info t[RLHF_P_COUNT];
     (void)rlhf_param_table(c, t);
@@ -370,7 +422,7 @@ rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, con
     const int nsec = version == 0 ? L2C_NSEC(v0_sections) : L2C_NSEC(v1_sections);
     for (int i = 0; i < nsec; i++) {
         if (secs[i] == L2C_SEC_FREQ) {
-            RLHF_TRY_GOTO(st, write_freqs(f, c, tmp), fail);
+            RLHF_TRY_GOTO(st, write_freqs(f, c, x, tmp), fail);
             continue;
         }
         const rlhf_param_info *p = &t[secs[i]];
@@ -402,6 +454,12 @@ fail:
     remove(tmp);
     free(tmp);
     return st;
+}
+
+/* Contract: rlhf_llama2c_write_ex with recomputed RoPE tables. */
+rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, const float *params,
+                               int version) {
+    return rlhf_llama2c_write_ex(path, c, params, version, NULL);
 }
 
 /* Contract: reads path, then creates a model on be (trainable as given) with max batch max_B and

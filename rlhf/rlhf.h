@@ -249,6 +249,28 @@ rlhf_status rlhf_llama2c_read(const char *path, rlhf_model_config *c, float **pa
 /* Writes version 0 (legacy) or 1 ("ak42"). Written to PATH.tmp then renamed. */
 rlhf_status rlhf_llama2c_write(const char *path, const rlhf_model_config *c, const float *params,
                                int version);
+/* What a llama2.c file holds beyond the model: v0's RoPE tables freq_cis_real and freq_cis_imag
+ * (each (T, HS/2), T = seq_len), which run.c ignores and which PyTorch computed, so they differ
+ * from rlhf_llama2c_freqs() in the last bit of many values. Kept so that conversions can
+ * reproduce a file byte for byte. v1 files have no tables. */
+typedef struct rlhf_llama2c_extra {
+    int32_t seq_len, half; /* T and HS/2 of freq; 0 when there are no tables */
+    float *freq;           /* (2, T, HS/2): real then imag as stored, or NULL; owned (rlhf_free) */
+} rlhf_llama2c_extra;
+/* Frees x->freq and zeroes *x. NULL-safe; cannot fail. */
+void rlhf_llama2c_extra_free(rlhf_llama2c_extra *x);
+/* rlhf_llama2c_read that also fills *x (when x is not NULL): the tables of a v0 file, none for
+ * v1. On failure *x is zeroed. */
+rlhf_status rlhf_llama2c_read_ex(const char *path, rlhf_model_config *c, float **params,
+                                 rlhf_llama2c_extra *x);
+/* rlhf_llama2c_write that writes the v0 tables from x when x and x->freq are not NULL (x->seq_len
+ * and x->half must equal c's T and HS/2, else RLHF_ERR_ARG); otherwise recomputes them as
+ * rlhf_llama2c_freqs(). v1 has no tables: x is ignored. */
+rlhf_status rlhf_llama2c_write_ex(const char *path, const rlhf_model_config *c,
+                                  const float *params, int version, const rlhf_llama2c_extra *x);
+/* The tables rlhf_llama2c_write computes, into freq (2 * T * HS/2 floats, real then imag): float32
+ * cos/sin of p / 10000^(2i/HS) as llama2.c's model.py. Cannot fail. */
+void rlhf_llama2c_freqs(const rlhf_model_config *c, float *freq);
 /* Convenience: read a .bin and create a model on backend be (max batch/positions as given;
  * max_T 0 = seq_len). */
 rlhf_status rlhf_model_load_llama2c(rlhf_model **out, const char *path, const rlhf_backend *be,
@@ -357,12 +379,42 @@ rlhf_status rlhf_hf_read(const char *dir, rlhf_model_config *c, float **params,
  * replaces it (only when it holds plain files). */
 rlhf_status rlhf_hf_write(const char *dir, const rlhf_model_config *c, const float *params,
                           rlhf_dtype dtype, int64_t shard_bytes, bool overwrite);
+/* The __metadata__ keys (first or only safetensors file) that carry llama2.c's v0 RoPE tables
+ * through a Hugging Face directory: base64 of the little-endian float32 values (real then imag),
+ * and their shape "[2, T, HS/2]". Written only when the tables differ from rlhf_llama2c_freqs().
+ * Metadata, unlike extra tensors, is invisible to transformers. */
+#define RLHF_HF_META_FREQ       "rlhf.llama2c_freq_cis"
+#define RLHF_HF_META_FREQ_SHAPE "rlhf.llama2c_freq_cis_shape"
+/* rlhf_hf_read that also fills *x (when x is not NULL) from the metadata above: x->freq stays NULL
+ * when the keys are absent or their shape is not [2, T, HS/2] of this config. A malformed value
+ * (one key without the other, a shape that does not parse, bad base64, a byte count that is not
+ * the shape's) is RLHF_ERR_FORMAT naming the file and the key. On failure *x is zeroed. */
+rlhf_status rlhf_hf_read_ex(const char *dir, rlhf_model_config *c, float **params,
+                            rlhf_hf_info *info, rlhf_llama2c_extra *x);
+/* rlhf_hf_write that stores x's tables in the metadata when x and x->freq are not NULL and they
+ * differ from rlhf_llama2c_freqs() (x->seq_len, x->half must be c's T and HS/2: RLHF_ERR_ARG). */
+rlhf_status rlhf_hf_write_ex(const char *dir, const rlhf_model_config *c, const float *params,
+                             rlhf_dtype dtype, int64_t shard_bytes, bool overwrite,
+                             const rlhf_llama2c_extra *x);
 /* True when path is a directory holding config.json. Cannot fail. */
 bool rlhf_hf_is_dir(const char *path);
 
 /* Any checkpoint: a Hugging Face directory (rlhf_hf_read) or a llama2.c .bin file
  * (rlhf_llama2c_read), chosen by what path is. Same contract as those. */
 rlhf_status rlhf_checkpoint_read(const char *path, rlhf_model_config *c, float **params);
+/* The same, also filling *x (may be NULL) as rlhf_hf_read_ex / rlhf_llama2c_read_ex do. */
+rlhf_status rlhf_checkpoint_read_ex(const char *path, rlhf_model_config *c, float **params,
+                                    rlhf_llama2c_extra *x);
+
+/* Standard base64 (RFC 4648 alphabet, '=' padding) of n bytes: a new NUL-terminated string
+ * (free()), or NULL when out of memory. */
+char *rlhf_base64_encode(const void *data, size_t n);
+/* Decodes the len characters of s strictly: length a multiple of 4, alphabet characters only,
+ * '=' only as the last one or two, unused trailing bits zero (so each byte string has exactly one
+ * encoding). On success *out is a new buffer of *n bytes (free(); NULL when *n is 0). Invalid input
+ * is RLHF_ERR_FORMAT with a message "<what>: <why>"; RLHF_ERR_NOMEM. *out is NULL on failure. */
+rlhf_status rlhf_base64_decode(const char *s, size_t len, unsigned char **out, size_t *n,
+                               const char *what);
 /* Convenience: read any checkpoint and create a model on be (max_T 0 = seq_len). */
 rlhf_status rlhf_model_load(rlhf_model **out, const char *path, const rlhf_backend *be,
                             bool trainable, int32_t max_B, int32_t max_T);

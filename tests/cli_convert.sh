@@ -4,15 +4,20 @@
 #   cli-conv-01  `rlhf convert --help` exits 0 and lists its options
 #   cli-conv-02  usage errors exit 2 (missing OUT, bad --dtype, bad --shard-size, bf16 to .bin,
 #                --shard-size to .bin)
-#   cli-conv-03  a random GQA model (rlhf model init): .bin -> HF -> .bin is byte-identical; HF ->
+#   cli-conv-03  a random GQA model (rlhf model init): .bin -> HF -> .bin is byte-identical and the
+#                HF file carries no RoPE-table metadata (our tables are what the writer computes);
+#                the same for a v1 file (--format v1, no tables) back with --llama2c-version 1; HF ->
 #                HF re-typed to bf16 and sharded writes shards + index and converts back to a .bin
 #                of the same size
 #   cli-conv-04  `rlhf model info` on HF dirs: format, config, parameter count, memory per role
 #   cli-conv-05  an existing OUT is refused (exit 1) unless --force; no temporary dirs left
 #   cli-conv-06  corrupt inputs exit 1 naming the file: truncated model.safetensors, config.json
 #                without hidden_size, index naming a missing shard, absent input
-#   cli-conv-07  ../shared/models/stories260K.bin -> HF -> .bin: identical to the original in the
-#                header and every weight byte, and to a direct .bin -> .bin rewrite in every byte
+#   cli-conv-07  ../shared/models/stories260K.bin and aidreams260K.bin (v0, PyTorch's RoPE tables)
+#                -> HF -> .bin: byte-identical to the original (the tables travel in the
+#                safetensors metadata), so is a direct .bin -> .bin rewrite and HF -> HF (bf16,
+#                sharded) -> .bin keeps the tables; corrupt metadata (bad base64 character, a
+#                shape that disagrees with the data) exits 1 naming the file and the key
 #
 # Environment: RLHF_BIN (the program), RLHF_SHARED (../shared), RLHF_SRC (the checkout).
 # Exit status: 0 all passed, 1 a check failed, 77 when stories260K.bin is missing (after the other
@@ -92,6 +97,17 @@ else
 fi
 run "$TMP/out" "$TMP/err" convert "$TMP/rand_hf" "$TMP/rand_back.bin"
 if cmp -s "$M" "$TMP/rand_back.bin"; then pass ".bin -> HF -> .bin byte-identical"; else fail ".bin -> HF -> .bin differs"; fi
+if grep -a -q "llama2c_freq_cis" "$TMP/rand_hf/model.safetensors"; then fail "model init's tables stored as metadata"; else pass "no RoPE-table metadata for tables equal to ours"; fi
+M1=$TMP/rand_v1.bin
+run "$TMP/out" "$TMP/err" model init --out "$M1" --format v1 --dim 64 --hidden 96 --layers 2 --heads 4 \
+    --kv-heads 2 --vocab 100 --seq 32 --seed 4 || fail "model init v1: $(cat "$TMP/err")"
+run "$TMP/out" "$TMP/err" convert "$M1" "$TMP/rand_v1_hf" || fail "convert v1 -> HF: $(cat "$TMP/err")"
+run "$TMP/out" "$TMP/err" convert "$TMP/rand_v1_hf" "$TMP/rand_v1_back.bin" --llama2c-version 1 || fail "convert HF -> v1: $(cat "$TMP/err")"
+if cmp -s "$M1" "$TMP/rand_v1_back.bin" && ! grep -a -q "llama2c_freq_cis" "$TMP/rand_v1_hf/model.safetensors"; then
+    pass "v1 .bin -> HF -> v1 .bin byte-identical, no metadata"
+else
+    fail "v1 .bin -> HF -> v1 .bin differs (or metadata written)"
+fi
 if run "$TMP/out" "$TMP/err" convert "$TMP/rand_hf" "$TMP/rand_bf16" --dtype bf16 --shard-size 20KB; then
     pass "HF -> HF bf16, sharded"
 else
@@ -172,19 +188,37 @@ if [ ! -f "$STORIES" ]; then
     echo "SKIP: $STORIES not found (set RLHF_SHARED); cli-conv-07 not run"
     exit 77
 fi
-echo "# cli-conv-07: stories260K.bin"
-run "$TMP/out" "$TMP/err" convert "$STORIES" "$TMP/st_hf" || fail "convert stories260K: $(cat "$TMP/err")"
-run "$TMP/out" "$TMP/err" convert "$TMP/st_hf" "$TMP/st_back.bin" || fail "convert back: $(cat "$TMP/err")"
-run "$TMP/out" "$TMP/err" convert "$STORIES" "$TMP/st_direct.bin" || fail "direct rewrite: $(cat "$TMP/err")"
-if cmp -s "$TMP/st_back.bin" "$TMP/st_direct.bin"; then pass "llama2.c -> HF -> llama2.c equals a direct rewrite"; else fail "llama2.c -> HF -> llama2.c differs from a direct rewrite"; fi
-# header (28 bytes) + 260032 fp32 weights; llama2.c's RoPE tables follow and are recomputed
-wbytes=$((28 + 4 * 260032))
-if cmp -s -n $wbytes "$TMP/st_back.bin" "$STORIES" && [ "$(stat -c %s "$TMP/st_back.bin")" = "$(stat -c %s "$STORIES")" ]; then
-    pass "header and all weight bytes identical to the original"
+echo "# cli-conv-07: stories260K.bin, aidreams260K.bin"
+for m in stories260K aidreams260K; do
+    orig=$SHARED/models/$m.bin
+    if [ ! -f "$orig" ]; then
+        fail "$orig not found"
+        continue
+    fi
+    run "$TMP/out" "$TMP/err" convert "$orig" "$TMP/${m}_hf" || fail "convert $m: $(cat "$TMP/err")"
+    run "$TMP/out" "$TMP/err" convert "$TMP/${m}_hf" "$TMP/${m}_back.bin" || fail "convert $m back: $(cat "$TMP/err")"
+    run "$TMP/out" "$TMP/err" convert "$orig" "$TMP/${m}_direct.bin" || fail "direct rewrite $m: $(cat "$TMP/err")"
+    if cmp "$orig" "$TMP/${m}_back.bin"; then pass "$m: llama2.c -> HF -> llama2.c byte-identical"; else fail "$m: llama2.c -> HF -> llama2.c differs"; fi
+    if cmp -s "$orig" "$TMP/${m}_direct.bin"; then pass "$m: direct .bin -> .bin byte-identical"; else fail "$m: direct rewrite differs"; fi
+    if grep -a -q '"rlhf.llama2c_freq_cis":"' "$TMP/${m}_hf/model.safetensors"; then pass "$m: PyTorch's RoPE tables in the metadata"; else fail "$m: no RoPE-table metadata"; fi
+done
+ST_HF=$TMP/stories260K_hf
+run "$TMP/out" "$TMP/err" convert "$ST_HF" "$TMP/st_bf16" --dtype bf16 --shard-size 100KB || fail "HF -> HF bf16: $(cat "$TMP/err")"
+run "$TMP/out" "$TMP/err" convert "$TMP/st_bf16" "$TMP/st_bf16.bin" || fail "bf16 HF -> .bin: $(cat "$TMP/err")"
+# stories260K is tied: the tables (2 x 512 x 4 floats) are the last 16384 bytes
+if cmp -s <(tail -c 16384 "$TMP/st_bf16.bin") <(tail -c 16384 "$STORIES") && grep -a -q "llama2c_freq_cis" "$TMP/st_bf16/model-00001-of-"*.safetensors; then
+    pass "HF -> HF (bf16, sharded) carries the RoPE tables in the first shard"
 else
-    fail "stories260K round trip differs from the original before the RoPE tables"
+    fail "HF -> HF lost the RoPE tables"
 fi
-run "$TMP/out" "$TMP/err" model info "$TMP/st_hf"
+cp -r "$ST_HF" "$TMP/bad1"
+LC_ALL=C sed -i 's/"rlhf.llama2c_freq_cis":"AAC/"rlhf.llama2c_freq_cis":"A!C/' "$TMP/bad1/model.safetensors"
+bad "bad base64 in the metadata" "rlhf.llama2c_freq_cis\": invalid base64 character 0x21" convert "$TMP/bad1" "$TMP/bad1_out.bin"
+cp -r "$ST_HF" "$TMP/bad2"
+LC_ALL=C sed -i 's/"rlhf.llama2c_freq_cis_shape":"\[2, 512, 4\]"/"rlhf.llama2c_freq_cis_shape":"[2, 512, 3]"/' "$TMP/bad2/model.safetensors"
+bad "metadata shape disagreeing with its data" "bad2/model.safetensors: __metadata__ \"rlhf.llama2c_freq_cis\": holds 16384 bytes" convert "$TMP/bad2" "$TMP/bad2_out.bin"
+if ls "$TMP" | grep -q -e 'bad._out'; then fail "a failed convert left output"; else pass "failed converts leave no output"; fi
+run "$TMP/out" "$TMP/err" model info "$ST_HF"
 if grep -q "^parameters: 260032 " "$TMP/out" && grep -q "kv-heads 4" "$TMP/out" && grep -q "(tied)" "$TMP/out"; then
     pass "model info stories260K HF: 260032 parameters, GQA, tied"
 else

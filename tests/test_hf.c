@@ -10,8 +10,9 @@
  *   H1 random untied GQA model: HF write/read is bitwise, config equal, tensor names and shapes as
  *      transformers writes them, q/k rows in HF's order (checked against transformers' permute
  *      written here with view/transpose index arithmetic), logits of both models identical
- *   H2 ../shared/models/stories260K.bin (GQA, tied): llama2.c -> HF -> llama2.c byte-identical to a
- *      direct rewrite and to the original up to the RoPE tables, logits identical, and the logits
+ *   H2 ../shared/models/stories260K.bin (GQA, tied): llama2.c -> HF -> llama2.c without the extras
+ *      byte-identical to a direct rewrite; with them (rlhf_*_ex: PyTorch's RoPE tables in the
+ *      safetensors metadata) byte-identical to the original; logits identical, and the logits
  *      of the HF-loaded model match tests/fixtures/hf_stories260K_logits.bin (written by
  *      experiments/hf_llama_reference.py, transformers' math on the same HF dir) within 1e-4
  *   H3 sharded write (index + shards, also a shard limit below one tensor's size) reads back equal
@@ -25,6 +26,13 @@
  *      missing fields / wrong types / bad JSON / absent, index pointing at a missing shard or
  *      outside the directory, truncated shard, num_labels 2, rope_scaling
  *   H8 rlhf_checkpoint_read / rlhf_model_load dispatch on a .bin and a directory
+ *   B1 base64: RFC 4648 vectors, round trips of every length 0..70, strict rejection (length, bad
+ *      characters, padding before the end, unused bits set, "====")
+ *   H9 llama2.c RoPE tables in __metadata__: tables equal to ours give no key; one-ulp changes are
+ *      stored (first shard only when sharded) and come back bit for bit through HF and llama2.c
+ *      v0 (v1 ignores them); wrong-shape tables are RLHF_ERR_ARG; a key without the other, a bad
+ *      shape, bad base64, a wrong byte count are RLHF_ERR_FORMAT naming the file and key; tables
+ *      of another config's shape are ignored
  * H2 needs ../shared/models/stories260K.bin: when missing, the rest runs and the test exits 77
  * (unless something failed). */
 #include <dirent.h>
@@ -691,9 +699,47 @@ static void test_stories(void) {
     printf("  llama2.c -> HF -> llama2.c: %zu bytes identical to a direct rewrite; header and "
            "weights (%zu bytes) identical to the original\n",
            n2, wbytes);
-    free(orig);
     free(a);
     free(b);
+
+    /* with the extras: PyTorch's RoPE tables ride in the metadata; the original comes back */
+    rlhf_llama2c_extra x = {0}, x2 = {0};
+    rlhf_model_config c3;
+    float *p3 = NULL, *p4 = NULL;
+    CHECK_OK(rlhf_llama2c_read_ex(bin, &c3, &p3, &x));
+    CHECK(x.freq && x.seq_len == c.seq_len && x.half == c.dim / c.n_head / 2);
+    if (x.freq && orig) {
+        const size_t nf = 2 * (size_t)x.seq_len * (size_t)x.half;
+        CHECK(memcmp(orig + wbytes, x.freq, nf * sizeof(float)) == 0); /* as stored */
+        float *ours = malloc(nf * sizeof(float));
+        rlhf_llama2c_freqs(&c, ours);
+        size_t differ = 0;
+        for (size_t i = 0; i < nf; i++)
+            differ += memcmp(&ours[i], &x.freq[i], 4) != 0;
+        printf("  stories260K: %zu of %zu RoPE table floats differ from ours\n", differ, nf);
+        CHECK(differ > 0); /* else this test proves nothing */
+        free(ours);
+    }
+    char dirx[512], viax[512];
+    path_in(dirx, sizeof dirx, "stories_hf_x");
+    path_in(viax, sizeof viax, "stories_via_hf_x.bin");
+    if (p3) CHECK_OK(rlhf_hf_write_ex(dirx, &c3, p3, RLHF_DTYPE_F32, 0, false, &x));
+    CHECK_OK(rlhf_checkpoint_read_ex(dirx, &c3, &p4, &x2));
+    CHECK(x2.freq && x.freq && x2.seq_len == x.seq_len && x2.half == x.half &&
+          memcmp(x.freq, x2.freq, 2 * (size_t)x.seq_len * (size_t)x.half * sizeof(float)) == 0);
+    if (p4) CHECK_OK(rlhf_llama2c_write_ex(viax, &c3, p4, 0, &x2));
+    b = slurp(viax, &n2);
+    CHECKF(orig && b && n0 == n2 && memcmp(orig, b, n0) == 0,
+           "llama2.c -> HF -> llama2.c with the extras differs from the original");
+    printf("  with the RoPE tables in the metadata: %zu bytes identical to the original\n", n2);
+    free(b);
+    free(orig);
+    rlhf_free(p3);
+    rlhf_free(p4);
+    rlhf_llama2c_extra_free(&x);
+    rlhf_llama2c_extra_free(&x2);
+    rlhf_llama2c_extra_free(&x2); /* twice: zeroed, so harmless */
+    rlhf_llama2c_extra_free(NULL);
 
     /* logits: original vs HF-loaded, exactly */
     enum { T = 16 };
@@ -987,6 +1033,282 @@ static void test_dirs_and_corruption(void) {
     free(params);
 }
 
+/* ---- B1: base64
+ * ----------------------------------------------------------------------------------- */
+
+static void test_base64(void) {
+    printf("B1 base64\n");
+    static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},     {"fo", "Zm8="},
+                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                         {"foobar", "Zm9vYmFy"}};
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        char *e = rlhf_base64_encode(vec[i][0], strlen(vec[i][0]));
+        CHECKF(e && strcmp(e, vec[i][1]) == 0, "encode \"%s\" -> \"%s\"", vec[i][0], e ? e : "");
+        unsigned char *d = NULL;
+        size_t n = 99;
+        CHECK_OK(rlhf_base64_decode(vec[i][1], strlen(vec[i][1]), &d, &n, "vec"));
+        CHECK(n == strlen(vec[i][0]) && (n == 0 || (d && memcmp(d, vec[i][0], n) == 0)));
+        free(d);
+        free(e);
+    }
+    unsigned char all[70];
+    for (int i = 0; i < 70; i++)
+        all[i] = (unsigned char)(i * 151 + 7);
+    int bad = 0;
+    for (size_t len = 0; len <= 70; len++) {
+        char *e = rlhf_base64_encode(all, len);
+        unsigned char *d = NULL;
+        size_t n = 0;
+        if (!e || rlhf_base64_decode(e, strlen(e), &d, &n, "rt") != RLHF_OK || n != len ||
+            (len && memcmp(d, all, len) != 0))
+            bad++;
+        free(e);
+        free(d);
+    }
+    CHECKF(bad == 0, "%d of 71 base64 round trips failed", bad);
+    static const struct {
+        const char *s;
+        size_t len;
+        const char *why;
+    } rej[] = {
+        {"Zg=", 3, "multiple of 4"},        {"Zm9vY", 5, "multiple of 4"},
+        {"Zm9v\n", 5, "multiple of 4"},     {"Zm 9", 4, "0x20"},
+        {"Zm-v", 4, "0x2d"},                {"Zm\0v", 4, "0x00"},
+        {"Zg=a", 4, "before the end"},      {"Zm9vYg==Zm9v", 12, "before the end"},
+        {"====", 4, "before the end"},      {"Z===", 4, "before the end"},
+        {"Zh==", 4, "unused bits"},         {"Zm9=", 4, "unused bits"},
+    };
+    for (size_t i = 0; i < sizeof rej / sizeof rej[0]; i++) {
+        unsigned char *d = (unsigned char *)"x";
+        size_t n = 5;
+        char tag[64];
+        snprintf(tag, sizeof tag, "base64 reject #%zu", i);
+        CHECK_FAILS(rlhf_base64_decode(rej[i].s, rej[i].len, &d, &n, "what"), RLHF_ERR_FORMAT,
+                    "what: ", rej[i].why, tag);
+        CHECK(d == NULL && n == 0);
+    }
+}
+
+/* ---- H9: llama2.c RoPE tables in __metadata__
+ * ------------------------------------------------------ */
+
+/* Rewrites DIR/model.safetensors with the same tensors and the metadata list meta. */
+static void rewrite_meta(const char *dir, const char *const *meta) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    rlhf_safetensors *f = NULL;
+    CHECK_OK(rlhf_safetensors_open(&f, path));
+    if (!f) return;
+    const int32_t n = rlhf_safetensors_count(f);
+    rlhf_st_write_tensor *w = calloc((size_t)n, sizeof *w);
+    float **data = calloc((size_t)n, sizeof *data);
+    for (int32_t i = 0; i < n; i++) {
+        const rlhf_st_tensor *t = rlhf_safetensors_tensor(f, i);
+        data[i] = malloc((size_t)t->numel * sizeof(float));
+        CHECK_OK(rlhf_safetensors_read_f32(f, t, data[i]));
+        w[i].name = t->name;
+        w[i].ndim = t->ndim;
+        memcpy(w[i].shape, t->shape, sizeof w[i].shape);
+        w[i].data = data[i];
+    }
+    CHECK_OK(rlhf_safetensors_write(path, w, n, RLHF_DTYPE_F32, meta));
+    for (int32_t i = 0; i < n; i++)
+        free(data[i]);
+    free(data);
+    free(w);
+    rlhf_safetensors_close(f);
+}
+
+/* The metadata value key of DIR/NAME (a copy, free()), or NULL. */
+static char *meta_of(const char *dir, const char *name, const char *key) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    rlhf_safetensors *f = NULL;
+    if (rlhf_safetensors_open(&f, path) != RLHF_OK) return NULL;
+    const char *v = rlhf_safetensors_metadata(f, key);
+    char *copy = v ? strdup(v) : NULL;
+    rlhf_safetensors_close(f);
+    return copy;
+}
+
+static void test_freq_meta(void) {
+    printf("H9 llama2.c RoPE tables in __metadata__\n");
+    const rlhf_model_config c = make_config(32, 48, 2, 4, 2, 40, 16, true, RLHF_HEAD_LM);
+    int64_t P;
+    float *params = random_params(&c, 91, &P);
+    const int32_t half = c.dim / c.n_head / 2;
+    const size_t nf = 2 * (size_t)c.seq_len * (size_t)half;
+    float *ours = malloc(nf * sizeof(float));
+    rlhf_llama2c_freqs(&c, ours);
+    rlhf_llama2c_extra x = {c.seq_len, half, malloc(nf * sizeof(float))}, got = {0};
+    memcpy(x.freq, ours, nf * sizeof(float));
+    char dir[512], bin[512], bin2[512];
+    rlhf_model_config c2;
+    float *p2 = NULL;
+
+    /* equal to ours: no key, nothing handed back */
+    path_in(dir, sizeof dir, "freq_same");
+    CHECK_OK(rlhf_hf_write_ex(dir, &c, params, RLHF_DTYPE_F32, 0, false, &x));
+    char *v = meta_of(dir, "model.safetensors", RLHF_HF_META_FREQ);
+    char *fmt = meta_of(dir, "model.safetensors", "format");
+    CHECK(v == NULL && fmt && strcmp(fmt, "pt") == 0);
+    free(v);
+    free(fmt);
+    CHECK_OK(rlhf_hf_read_ex(dir, &c2, &p2, NULL, &got));
+    CHECK(got.freq == NULL && got.seq_len == 0 && p2 && memcmp(p2, params, (size_t)P * 4) == 0);
+    rlhf_free(p2);
+    p2 = NULL;
+
+    /* one-ulp changes: stored, and back bit for bit */
+    uint32_t u;
+    for (size_t i = 1; i < nf; i += 7) {
+        memcpy(&u, &x.freq[i], 4);
+        u ^= 1;
+        memcpy(&x.freq[i], &u, 4);
+    }
+    path_in(dir, sizeof dir, "freq_ulp");
+    CHECK_OK(rlhf_hf_write_ex(dir, &c, params, RLHF_DTYPE_F32, 0, false, &x));
+    v = meta_of(dir, "model.safetensors", RLHF_HF_META_FREQ);
+    char *shape = meta_of(dir, "model.safetensors", RLHF_HF_META_FREQ_SHAPE);
+    CHECK(v && strlen(v) == (nf * 4 + 2) / 3 * 4 && shape && strcmp(shape, "[2, 16, 4]") == 0);
+    free(shape);
+    CHECK_OK(rlhf_hf_read_ex(dir, &c2, &p2, NULL, &got));
+    CHECK(got.freq && got.seq_len == c.seq_len && got.half == half &&
+          memcmp(got.freq, x.freq, nf * 4) == 0);
+    path_in(bin, sizeof bin, "freq_ulp.bin");
+    if (p2) CHECK_OK(rlhf_llama2c_write_ex(bin, &c2, p2, 0, &got));
+    rlhf_free(p2);
+    p2 = NULL;
+    rlhf_llama2c_extra_free(&got);
+    CHECK_OK(rlhf_llama2c_read_ex(bin, &c2, &p2, &got));
+    CHECK(got.freq && memcmp(got.freq, x.freq, nf * 4) == 0);
+    rlhf_free(p2);
+    p2 = NULL;
+    rlhf_llama2c_extra_free(&got);
+    path_in(bin2, sizeof bin2, "freq_ulp_v1.bin"); /* v1 has no tables: x is ignored */
+    CHECK_OK(rlhf_llama2c_write_ex(bin2, &c, params, 1, &x));
+    CHECK_OK(rlhf_llama2c_read_ex(bin2, &c2, &p2, &got));
+    CHECK(got.freq == NULL && p2 && memcmp(p2, params, (size_t)P * 4) == 0);
+    rlhf_free(p2);
+    p2 = NULL;
+
+    /* sharded: the key in the first shard only */
+    path_in(dir, sizeof dir, "freq_sharded");
+    CHECK_OK(rlhf_hf_write_ex(dir, &c, params, RLHF_DTYPE_BF16, 4096, false, &x));
+    const int nsh = count_entries(dir, "model-");
+    char n1[64], n2[64];
+    snprintf(n1, sizeof n1, "model-00001-of-%05d.safetensors", nsh);
+    snprintf(n2, sizeof n2, "model-00002-of-%05d.safetensors", nsh);
+    char *s1 = meta_of(dir, n1, RLHF_HF_META_FREQ);
+    char *s2 = meta_of(dir, n2, RLHF_HF_META_FREQ);
+    CHECKF(nsh > 1 && s1 && v && strcmp(s1, v) == 0 && s2 == NULL, "%d shards", nsh);
+    free(s1);
+    free(s2);
+    free(v);
+    CHECK_OK(rlhf_hf_read_ex(dir, &c2, &p2, NULL, &got));
+    CHECK(got.freq && memcmp(got.freq, x.freq, nf * 4) == 0);
+    rlhf_free(p2);
+    p2 = NULL;
+    rlhf_llama2c_extra_free(&got);
+
+    /* wrong shape given to the writers */
+    rlhf_llama2c_extra wrong = x;
+    wrong.seq_len = 8;
+    path_in(dir, sizeof dir, "freq_wrong");
+    CHECK_FAILS(rlhf_hf_write_ex(dir, &c, params, RLHF_DTYPE_F32, 0, false, &wrong), RLHF_ERR_ARG,
+                "(2, 8, 4)", "(2, 16, 4)", "hf_write_ex wrong table shape");
+    path_in(bin, sizeof bin, "freq_wrong.bin");
+    CHECK_FAILS(rlhf_llama2c_write_ex(bin, &c, params, 0, &wrong), RLHF_ERR_ARG, "freq_wrong.bin",
+                "(2, 8, 4)", "llama2c_write_ex wrong table shape");
+    CHECK(access(bin, F_OK) != 0 && access(dir, F_OK) != 0);
+
+    /* malformed metadata */
+    path_in(dir, sizeof dir, "freq_bad");
+    CHECK_OK(rlhf_hf_write_ex(dir, &c, params, RLHF_DTYPE_F32, 0, false, NULL));
+    char *good = NULL, *short_b64 = rlhf_base64_encode("twelve bytes", 12);
+    {
+        unsigned char le[4 * 2 * 16 * 4];
+        memcpy(le, x.freq, sizeof le);
+        good = rlhf_base64_encode(le, sizeof le);
+    }
+    char *other = rlhf_base64_encode(x.freq, 4 * 2 * 8 * 4); /* a [2, 8, 4] table */
+    char *badchar = strdup(good);
+    badchar[10] = '!';
+    char *truncated = strdup(good);
+    truncated[strlen(truncated) - 1] = '\0';
+    const struct {
+        const char *val, *shape, *w1, *w2, *tag;
+        rlhf_status want;
+    } cases[] = {
+        {good, NULL, RLHF_HF_META_FREQ_SHAPE, "but not", "freq without its shape", RLHF_ERR_FORMAT},
+        {NULL, "[2, 16, 4]", RLHF_HF_META_FREQ, "but not", "shape without freq", RLHF_ERR_FORMAT},
+        {good, "[2, 16]", RLHF_HF_META_FREQ_SHAPE, "[2, 16]", "shape of 2 dims", RLHF_ERR_FORMAT},
+        {good, "[2,16,4]", RLHF_HF_META_FREQ_SHAPE, "not a shape", "shape odd spacing",
+         RLHF_ERR_FORMAT},
+        {good, "[3, 16, 4]", RLHF_HF_META_FREQ_SHAPE, "not a shape", "shape [3, ...]",
+         RLHF_ERR_FORMAT},
+        {good, "[2, -16, 4]", RLHF_HF_META_FREQ_SHAPE, "not a shape", "negative shape",
+         RLHF_ERR_FORMAT},
+        {good, "[2, 99999999999999999999999, 4]", RLHF_HF_META_FREQ_SHAPE, "not a shape",
+         "huge shape", RLHF_ERR_FORMAT},
+        {good, "[2, 016, 4]", RLHF_HF_META_FREQ_SHAPE, "not a shape", "leading zero",
+         RLHF_ERR_FORMAT},
+        {good, "[2, 16, 4] ", RLHF_HF_META_FREQ_SHAPE, "not a shape", "trailing space",
+         RLHF_ERR_FORMAT},
+        {badchar, "[2, 16, 4]", RLHF_HF_META_FREQ "\"", "0x21", "bad base64 character",
+         RLHF_ERR_FORMAT},
+        {truncated, "[2, 16, 4]", RLHF_HF_META_FREQ "\"", "multiple of 4", "truncated base64",
+         RLHF_ERR_FORMAT},
+        {short_b64, "[2, 16, 4]", RLHF_HF_META_FREQ "\"", "holds 12 bytes", "wrong byte count",
+         RLHF_ERR_FORMAT},
+        {other, "[2, 16, 4]", RLHF_HF_META_FREQ "\"", "needs 512", "another shape's bytes",
+         RLHF_ERR_FORMAT},
+        {other, "[2, 8, 4]", NULL, NULL, "another config's tables: ignored", RLHF_OK},
+        {good, "[2, 16, 4]", NULL, NULL, "well-formed tables: read", RLHF_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *meta[7] = {"format", "pt"};
+        int k = 2;
+        if (cases[i].val) {
+            meta[k++] = RLHF_HF_META_FREQ;
+            meta[k++] = cases[i].val;
+        }
+        if (cases[i].shape) {
+            meta[k++] = RLHF_HF_META_FREQ_SHAPE;
+            meta[k++] = cases[i].shape;
+        }
+        meta[k] = NULL;
+        rewrite_meta(dir, meta);
+        got.seq_len = 5; /* must be zeroed on failure */
+        const rlhf_status st = rlhf_checkpoint_read_ex(dir, &c2, &p2, &got);
+        if (cases[i].want != RLHF_OK) {
+            CHECK_FAILS(st, cases[i].want, "freq_bad/model.safetensors", cases[i].w1,
+                        cases[i].tag);
+            CHECK(p2 == NULL && got.freq == NULL && got.seq_len == 0);
+            const char *e = rlhf_last_error();
+            CHECKF(!cases[i].w2 || strstr(e, cases[i].w2), "%s: error lacks \"%s\": %s",
+                   cases[i].tag, cases[i].w2, e);
+        } else {
+            CHECKF(st == RLHF_OK, "%s: %s", cases[i].tag, rlhf_last_error());
+            const bool want_tables = strcmp(cases[i].shape, "[2, 16, 4]") == 0;
+            CHECK(want_tables ? got.freq && memcmp(got.freq, x.freq, nf * 4) == 0
+                              : got.freq == NULL);
+            printf("  %-34s -> ok\n", cases[i].tag);
+        }
+        rlhf_free(p2);
+        p2 = NULL;
+        rlhf_llama2c_extra_free(&got);
+    }
+    free(good);
+    free(short_b64);
+    free(other);
+    free(badchar);
+    free(truncated);
+    free(x.freq);
+    free(ours);
+    free(params);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/rlhf_test_hf_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -998,6 +1320,8 @@ int main(void) {
     test_random_models();
     test_stories();
     test_dirs_and_corruption();
+    test_base64();
+    test_freq_meta();
     rm_tree(tmpdir);
     if (missing_shared && test_failures == 0)
         test_skip("part H2 needs ../shared/models/stories260K.bin");

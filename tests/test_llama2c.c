@@ -9,7 +9,9 @@
  *      RLHF_ERR_IO; bad write requests -> RLHF_ERR_ARG / RLHF_ERR_IO leaving no PATH.tmp;
  *   L3 the real checkpoints in ../shared/models: aidreams260K.bin and stories260K.bin configs
  *      as DATA.md gives them, the v0 RoPE tables found where the layout says, a v0 rewrite equal
- *      to the original file in every weight byte, v1 round trip, rlhf_model_load_llama2c.
+ *      to the original file in every weight byte, and in every byte when the file's own tables
+ *      are handed back and written (rlhf_llama2c_read_ex / _write_ex), v1 round trip (a v1 file
+ *      has no tables), rlhf_model_load_llama2c.
  * L3 needs the shared files: when they are missing the test says so and exits 77 after running
  * L1/L2, unless something failed. */
 #include <math.h>
@@ -465,7 +467,23 @@ static void test_real(const known *k, const char *path) {
                worst);
     }
     free(mine);
+    remove(out);
+
+    /* with the file's own tables (PyTorch's values): the original, byte for byte */
+    rlhf_llama2c_extra x = {0};
+    rlhf_model_config cx;
+    float *px = NULL;
+    CHECK_OK(rlhf_llama2c_read_ex(path, &cx, &px, &x));
+    CHECK(x.freq && x.seq_len == c.seq_len && x.half == hs / 2 && px &&
+          memcmp(px, params, (size_t)P * sizeof(float)) == 0);
+    if (px) CHECK_OK(rlhf_llama2c_write_ex(out, &cx, px, 0, &x));
+    mine = slurp(out, &n2);
+    CHECKF(orig && mine && n2 == n && memcmp(orig, mine, n) == 0,
+           "%s: v0 rewrite with the file's RoPE tables differs from the original", k->file);
+    free(mine);
     free(orig);
+    rlhf_free(px);
+    rlhf_llama2c_extra_free(&x);
     remove(out);
 
     /* v1 round trip of the real weights */
@@ -473,7 +491,8 @@ static void test_real(const known *k, const char *path) {
     CHECK_OK(rlhf_llama2c_write(out, &c, params, 1));
     rlhf_model_config c1;
     float *p1 = NULL;
-    CHECK_OK(rlhf_llama2c_read(out, &c1, &p1));
+    CHECK_OK(rlhf_llama2c_read_ex(out, &c1, &p1, &x));
+    CHECK(x.freq == NULL && x.seq_len == 0);
     if (p1) {
         CHECK(same_config(&c1, &c));
         CHECK(memcmp(p1, params, (size_t)P * sizeof(float)) == 0);

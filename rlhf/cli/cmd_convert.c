@@ -1,6 +1,8 @@
 /* cmd_convert.c: `rlhf convert IN OUT`: checkpoints between llama2.c .bin files and Hugging Face
  * directories (either direction, and HF -> HF to re-shard or re-type, .bin -> .bin to change the
- * llama2.c header version). */
+ * llama2.c header version). llama2.c v0's RoPE tables travel along (rlhf_llama2c_extra; in the
+ * safetensors metadata of an HF output when they differ from ours), so llama2.c -> HF -> llama2.c
+ * reproduces a v0 file byte for byte. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -89,7 +91,9 @@ int cmd_convert(int argc, char **argv) {
         "(config.json + model.safetensors or shards + index); OUT likewise. Hugging Face output "
         "is\n"
         "what transformers' LlamaForCausalLM (LlamaForSequenceClassification for a scalar head)\n"
-        "loads; q/k rows are permuted to its RoPE layout and back, so a round trip is exact.\n"
+        "loads; q/k rows are permuted to its RoPE layout and back, and llama2.c's RoPE tables\n"
+        "are kept in the safetensors metadata when they differ from ours, so a round trip is\n"
+        "byte-identical.\n"
         "OUT is written under a temporary name and renamed into place.",
         opts,
         2,
@@ -130,19 +134,20 @@ int cmd_convert(int argc, char **argv) {
 
     float *params = NULL;
     rlhf_model_config c;
+    rlhf_llama2c_extra extra = {0};
     rlhf_status st;
     double t0 = cli_now();
     RLHF_TRY_GOTO(st, cli_setup(&com, NULL), fail);
-    RLHF_TRY_GOTO(st, rlhf_checkpoint_read(in, &c, &params), fail);
+    RLHF_TRY_GOTO(st, rlhf_checkpoint_read_ex(in, &c, &params, &extra), fail);
     if (to_hf) {
-        RLHF_TRY_GOTO(st, rlhf_hf_write(out, &c, params, dtype, shard_bytes, force), fail);
+        RLHF_TRY_GOTO(st, rlhf_hf_write_ex(out, &c, params, dtype, shard_bytes, force, &extra), fail);
     } else {
         struct stat sb;
         if (!force && stat(out, &sb) == 0) {
             st = RLHF_ERR(RLHF_ERR_ARG, "%s: exists (use --force to replace it)", out);
             goto fail;
         }
-        RLHF_TRY_GOTO(st, rlhf_llama2c_write(out, &c, params, (int)version), fail);
+        RLHF_TRY_GOTO(st, rlhf_llama2c_write_ex(out, &c, params, (int)version, &extra), fail);
     }
     if (!com.quiet) {
         char a[96], b[96];
@@ -166,5 +171,6 @@ fail:
     rc = cli_fail(spec.cmd, st);
 done:
     rlhf_free(params);
+    rlhf_llama2c_extra_free(&extra);
     return rc;
 }
