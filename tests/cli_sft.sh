@@ -115,7 +115,11 @@ check cli-sft-03 "provenance, log-probs and finish on every sample" $?
 SMP2=(--tokenizer "$TOK" --round 2 --k 6 --max-new 100 --prompts all --seed 3 --batch 1 -q)
 "$BIN" sample "$A" --policy "$CK" "${SMP2[@]}" &
 BGPID=$!
-sleep 0.4
+for _ in $(seq 100); do # kill as soon as some (not all) groups are committed
+    c=$(q "$A" "select count(*) from samples where round=2" 2>/dev/null || echo 0)
+    [ "${c:-0}" -gt 0 ] && break
+    sleep 0.05
+done
 kill -9 $BGPID 2>/dev/null
 wait $BGPID 2>/dev/null
 BGPID=
