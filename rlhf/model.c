@@ -99,6 +99,8 @@ static size_t acts_layout(rlhf_model *m, char *base) {
     } while (0)
     CARVE(a->tokens, int32_t, BT);
     CARVE(a->targets, int32_t, BT);
+    CARVE(a->seg, int32_t, BT);
+    CARVE(a->pos, int32_t, BT);
     CARVE(a->res, float, (Ls + 1) * BT * C);
     CARVE(a->res_mid, float, Ls * BT * C);
     CARVE(a->xn, float, Ls * BT * C);
@@ -232,6 +234,43 @@ rlhf_status rlhf_model_zero_grad(rlhf_model *m) {
     return m->be->zero(m->be, m->grads, (size_t)m->P * sizeof(float));
 }
 
+/* ---- packing ---- */
+
+rlhf_status rlhf_model_set_segments(rlhf_model *m, const int32_t *seg_start, int32_t B,
+                                    int32_t T) {
+    if (!seg_start) {
+        m->packed = false;
+        return RLHF_OK;
+    }
+    if (!m->acts_mem || B <= 0 || T <= 0 || B > m->max_B || T > m->max_T)
+        return RLHF_ERR(RLHF_ERR_ARG, "set_segments: shape (%d,%d) exceeds the model's (%d,%d)", B,
+                        T, m->max_B, m->max_T);
+    const int64_t N = (int64_t)B * T;
+    int32_t *pos = malloc((size_t)N * sizeof *pos); /* (B,T) host */
+    if (!pos) return RLHF_ERR(RLHF_ERR_NOMEM, "set_segments: out of memory");
+    for (int32_t b = 0; b < B; b++)
+        for (int32_t t = 0; t < T; t++) {
+            const int32_t s = seg_start[(int64_t)b * T + t];
+            /* a segment is a run of consecutive positions sharing one start */
+            bool ok = s >= 0 && s <= t && (s == t || (t > 0 && seg_start[(int64_t)b * T + t - 1] == s));
+            if (!ok) {
+                free(pos);
+                m->packed = false;
+                return RLHF_ERR(RLHF_ERR_ARG, "set_segments: seg_start[%d,%d] = %d is not the "
+                                "start of a segment containing position %d", b, t, s, t);
+            }
+            pos[(int64_t)b * T + t] = t - s;
+        }
+    rlhf_status st = m->be->to_device(m->be, m->a.seg, seg_start, (size_t)N * sizeof(int32_t));
+    if (st == RLHF_OK) st = m->be->to_device(m->be, m->a.pos, pos, (size_t)N * sizeof(int32_t));
+    free(pos);
+    m->packed = st == RLHF_OK;
+    m->seg_B = B;
+    m->seg_T = T;
+    m->have_forward = false;
+    return st;
+}
+
 /* ---- forward ---- */
 
 static rlhf_status check_tokens(const rlhf_model *m, const int32_t *tokens, int64_t n,
@@ -250,7 +289,13 @@ rlhf_status rlhf_model_forward(rlhf_model *m, const int32_t *tokens, int32_t B, 
     if (B <= 0 || T <= 0 || B > m->max_B || T > m->max_T)
         return RLHF_ERR(RLHF_ERR_ARG, "forward: shape (%d,%d) exceeds the model's (%d,%d)", B, T,
                         m->max_B, m->max_T);
+    if (m->packed && (B != m->seg_B || T != m->seg_T))
+        return RLHF_ERR(RLHF_ERR_ARG, "forward: shape (%d,%d) differs from the segments set for "
+                        "(%d,%d); call rlhf_model_set_segments again (or with NULL)", B, T,
+                        m->seg_B, m->seg_T);
     RLHF_TRY(check_tokens(m, tokens, (int64_t)B * T, false, "tokens"));
+    const int32_t *seg = m->packed ? m->a.seg : NULL; /* (B,T) or NULL */
+    const int32_t *rpos = m->packed ? m->a.pos : NULL; /* (B,T) or NULL: row % T */
     const int64_t N = (int64_t)B * T;
     const int32_t C = c->dim, FF = c->hidden_dim, NH = c->n_head, NKV = c->n_head_kv;
     const int32_t HS = C / NH, KVD = NKV * HS, L = c->n_layer;
@@ -279,9 +324,9 @@ rlhf_status rlhf_model_forward(rlhf_model *m, const int32_t *tokens, int32_t B, 
         RLHF_TRY(BE_CALL(be, matmul_fwd, q, xn, model_tensor(m, p, RLHF_P_WQ, l), N, C, C, 0.0f));
         RLHF_TRY(BE_CALL(be, matmul_fwd, k, xn, model_tensor(m, p, RLHF_P_WK, l), N, C, KVD, 0.0f));
         RLHF_TRY(BE_CALL(be, matmul_fwd, v, xn, model_tensor(m, p, RLHF_P_WV, l), N, C, KVD, 0.0f));
-        RLHF_TRY(BE_CALL(be, rope_fwd, q, NULL, N, T, NH, HS, c->rope_theta));
-        RLHF_TRY(BE_CALL(be, rope_fwd, k, NULL, N, T, NKV, HS, c->rope_theta));
-        RLHF_TRY(BE_CALL(be, attention_fwd, att, lse, q, k, v, NULL, B, T, NH, NKV, HS));
+        RLHF_TRY(BE_CALL(be, rope_fwd, q, rpos, N, T, NH, HS, c->rope_theta));
+        RLHF_TRY(BE_CALL(be, rope_fwd, k, rpos, N, T, NKV, HS, c->rope_theta));
+        RLHF_TRY(BE_CALL(be, attention_fwd, att, lse, q, k, v, seg, B, T, NH, NKV, HS));
         if (xmid != x) RLHF_TRY(be->copy(be, xmid, x, (size_t)N * C * sizeof(float)));
         RLHF_TRY(BE_CALL(be, matmul_fwd, xmid, att, model_tensor(m, p, RLHF_P_WO, l), N, C, C, 1.0f));
 
@@ -344,6 +389,8 @@ static rlhf_status backward_from_out(rlhf_model *m) {
     rlhf_acts *a = &m->a;
     float *p = m->params, *gr = m->grads;
     const int32_t OUT = c->head == RLHF_HEAD_LM ? c->vocab_size : 1;
+    const int32_t *seg = m->packed ? a->seg : NULL; /* (B,T) or NULL */
+    const int32_t *rpos = m->packed ? a->pos : NULL;
 
     /* head: dxf = dout @ W, dW += dout^T xf (tied: into the embedding gradient) */
     RLHF_TRY(BE_CALL(be, matmul_bwd, a->dxn, model_head_weight(m, gr), a->out, a->xf,
@@ -373,10 +420,10 @@ static rlhf_status backward_from_out(rlhf_model *m) {
         /* attention block: x_mid = x + att @ wo^T; dres is now d(x_mid) */
         RLHF_TRY(BE_CALL(be, matmul_bwd, a->datt, model_tensor(m, gr, RLHF_P_WO, l), a->dres, att,
                          model_tensor(m, p, RLHF_P_WO, l), N, C, C, 0.0f));
-        RLHF_TRY(BE_CALL(be, attention_bwd, a->dq, a->dk, a->dv, a->datt, q, k, v, att, lse, NULL,
+        RLHF_TRY(BE_CALL(be, attention_bwd, a->dq, a->dk, a->dv, a->datt, q, k, v, att, lse, seg,
                          B, T, NH, NKV, HS));
-        RLHF_TRY(BE_CALL(be, rope_bwd, a->dq, NULL, N, T, NH, HS, c->rope_theta));
-        RLHF_TRY(BE_CALL(be, rope_bwd, a->dk, NULL, N, T, NKV, HS, c->rope_theta));
+        RLHF_TRY(BE_CALL(be, rope_bwd, a->dq, rpos, N, T, NH, HS, c->rope_theta));
+        RLHF_TRY(BE_CALL(be, rope_bwd, a->dk, rpos, N, T, NKV, HS, c->rope_theta));
         RLHF_TRY(BE_CALL(be, matmul_bwd, a->dxn, model_tensor(m, gr, RLHF_P_WQ, l), a->dq, xn,
                          model_tensor(m, p, RLHF_P_WQ, l), N, C, C, 0.0f));
         RLHF_TRY(BE_CALL(be, matmul_bwd, a->dxn, model_tensor(m, gr, RLHF_P_WK, l), a->dk, xn,

@@ -11,6 +11,8 @@
 typedef struct rlhf_acts {
     int32_t *tokens;  /* (B,T) */
     int32_t *targets; /* (B,T) */
+    int32_t *seg;     /* (B,T) packing: first position of each token's example (seg_start) */
+    int32_t *pos;     /* (B,T) packing: RoPE position of each token, t - seg[b,t] */
     float *res;       /* (L+1,B,T,C) residual stream entering each layer; [L] enters final norm */
     float *res_mid;   /* (L,B,T,C) residual after the attention block */
     float *xn;        /* (L,B,T,C) attention-norm output */
@@ -53,6 +55,8 @@ struct rlhf_model {
     rlhf_acts a;
     int32_t B, T;      /* shape of the last forward */
     bool have_forward; /* a forward ran since the last backward */
+    bool packed;       /* rlhf_model_set_segments is in force for shape (seg_B, seg_T) */
+    int32_t seg_B, seg_T;
 };
 
 /* Pointer to parameter kind id (layer l for per-layer kinds) inside buf (params or grads). */

@@ -172,6 +172,16 @@ rlhf_status rlhf_model_set_params(rlhf_model *m, const float *host_params);
 rlhf_status rlhf_model_get_params(const rlhf_model *m, float *host_params);
 rlhf_status rlhf_model_get_grads(const rlhf_model *m, float *host_grads);
 
+/* Packing several examples into one row: seg_start (B,T) host gives, for each position, the
+ * first position of the example it belongs to (a segment is a run of consecutive positions with
+ * the same start; a new example starts where seg_start[b,t] == t). Until the next call, every
+ * forward (which must then have exactly shape (B,T)) and its backward let position t attend only
+ * to [seg_start[b,t], t] and rotate it with RoPE position t - seg_start[b,t], so each example
+ * is computed exactly as if it ran alone from position 0. NULL turns packing off (B, T ignored).
+ * RLHF_ERR_ARG for a shape beyond the model's or inconsistent starts (packing is then off). */
+rlhf_status rlhf_model_set_segments(rlhf_model *m, const int32_t *seg_start, int32_t B,
+                                    int32_t T);
+
 /* Forward pass over tokens (B,T) (host ids), B <= max_B, T <= max_T. Saves what backward needs
  * when the model is trainable. LM head: logits (B,T,V); scalar head: values (B,T). */
 rlhf_status rlhf_model_forward(rlhf_model *m, const int32_t *tokens, int32_t B, int32_t T);

@@ -704,11 +704,78 @@ rlhf_status rlhf_store_metric_set(rlhf_store *s, int64_t stage_id, int64_t step,
     return step_done(s, st, "set metric");
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* sha256 of a checkpoint directory (a Hugging Face dir): the sha256 of the text made of one line
+ * "name sha256\n" per regular file directly inside it, in byte order of the names. */
+static rlhf_status sha256_dir(const char *dir, char hex[65]) {
+    DIR *d = opendir(dir);
+    if (!d) return RLHF_ERR(RLHF_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    rlhf_status r = RLHF_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                r = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        names[n] = strdup(e->d_name);
+        if (!names[n]) {
+            r = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (r == RLHF_OK && n == 0) r = RLHF_ERR(RLHF_ERR_IO, "%s: directory holds no files", dir);
+    EVP_MD_CTX *ctx = r == RLHF_OK ? EVP_MD_CTX_new() : NULL;
+    if (r == RLHF_OK && (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1))
+        r = RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot set up sha256", dir);
+    if (r == RLHF_OK) {
+        qsort(names, n, sizeof *names, cmp_str);
+        for (size_t i = 0; i < n && r == RLHF_OK; i++) {
+            char path[4096], h[65], line[4200];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            r = rlhf_store_sha256_file(path, h, NULL);
+            int len = snprintf(line, sizeof line, "%s %s\n", names[i], h);
+            if (r == RLHF_OK) EVP_DigestUpdate(ctx, line, (size_t)len);
+        }
+    }
+    if (r == RLHF_OK) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        EVP_DigestFinal_ex(ctx, md, &md_len);
+        for (unsigned i = 0; i < 32 && i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        hex[64] = '\0';
+    }
+    EVP_MD_CTX_free(ctx);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return r;
+}
+
 rlhf_status rlhf_store_checkpoint_add(rlhf_store *s, const char *role, const char *path,
                                       int64_t parent_id, int64_t step, int64_t stage_id,
                                       int64_t *id) {
     char hex[65];
-    RLHF_TRY(rlhf_store_sha256_file(path, hex, NULL));
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        RLHF_TRY(sha256_dir(path, hex));
+    else
+        RLHF_TRY(rlhf_store_sha256_file(path, hex, NULL));
     sqlite3_stmt *st = NULL;
     RLHF_TRY(stmt(s, "SELECT id, sha256 FROM checkpoints WHERE path = ?1", &st));
     bind_text(st, 1, path);
@@ -917,6 +984,50 @@ rlhf_status rlhf_store_selections_each(rlhf_store *s, rlhf_store_selection_fn fn
                 "(SELECT max(value) FROM scores WHERE scores.sample_id = selections.sample_id) "
                 "FROM selections ORDER BY round, prompt_id",
                 selection_row, (void *)fn, ctx);
+}
+
+static rlhf_status score_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
+    rlhf_store_score x = {
+        .id = sqlite3_column_int64(st, 0),
+        .sample_id = sqlite3_column_int64(st, 1),
+        .checkpoint_id = sqlite3_column_int64(st, 2),
+        .value = sqlite3_column_double(st, 3),
+        .stage_id = sqlite3_column_int64(st, 4),
+        .role = col_text(st, 5),
+        .round = sqlite3_column_int(st, 6),
+        .prompt_id = sqlite3_column_int64(st, 7),
+    };
+    (void)s;
+    return ((rlhf_store_score_fn)fn)(ctx, &x);
+}
+
+rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *ctx) {
+    return walk(s,
+                "SELECT sc.id, sc.sample_id, sc.checkpoint_id, sc.value, sc.stage_id, c.role, "
+                "sa.round, sa.prompt_id FROM scores sc JOIN checkpoints c ON c.id = "
+                "sc.checkpoint_id JOIN samples sa ON sa.id = sc.sample_id ORDER BY sc.id",
+                score_row, (void *)fn, ctx);
+}
+
+static rlhf_status checkpoint_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
+    rlhf_store_checkpoint x = {
+        .id = sqlite3_column_int64(st, 0),
+        .role = col_text(st, 1),
+        .path = col_text(st, 2),
+        .sha256 = col_text(st, 3),
+        .parent_id = sqlite3_column_int64(st, 4),
+        .step = sqlite3_column_int64(st, 5),
+        .stage_id = sqlite3_column_int64(st, 6),
+    };
+    (void)s;
+    return ((rlhf_store_checkpoint_fn)fn)(ctx, &x);
+}
+
+rlhf_status rlhf_store_checkpoints_each(rlhf_store *s, rlhf_store_checkpoint_fn fn, void *ctx) {
+    return walk(s,
+                "SELECT id, role, path, sha256, parent_id, step, stage_id FROM checkpoints "
+                "ORDER BY id",
+                checkpoint_row, (void *)fn, ctx);
 }
 
 static rlhf_status stage_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {

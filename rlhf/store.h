@@ -180,7 +180,8 @@ rlhf_status rlhf_store_selection_set(rlhf_store *s, int32_t round, int64_t promp
 /* Records (or overwrites) the metric name at step of a stage. */
 rlhf_status rlhf_store_metric_set(rlhf_store *s, int64_t stage_id, int64_t step, const char *name,
                                   double value);
-/* Registers a checkpoint file: computes its sha256; path is stored as given. role is one of
+/* Registers a checkpoint file: computes its sha256 (for a directory such as a Hugging Face
+ * checkpoint: the sha256 of "name sha256\n" lines of the regular files in it, sorted by name); path is stored as given. role is one of
  * base, sft, policy, reference, reward-helpfulness, reward-safety, value. parent_id/stage_id 0:
  * none. Registering the same path again returns the existing id if the sha256 matches and
  * RLHF_ERR_FORMAT (the file changed) otherwise. */
@@ -206,6 +207,25 @@ rlhf_status rlhf_store_pairs_each(rlhf_store *s, rlhf_store_pair_fn fn, void *ct
 rlhf_status rlhf_store_dialogues_each(rlhf_store *s, rlhf_store_dialogue_fn fn, void *ctx);
 rlhf_status rlhf_store_samples_each(rlhf_store *s, rlhf_store_sample_fn fn, void *ctx);
 rlhf_status rlhf_store_selections_each(rlhf_store *s, rlhf_store_selection_fn fn, void *ctx);
+
+/* A score with its reward model's role and its sample's round and prompt (scores_each). */
+typedef struct rlhf_store_score {
+    int64_t id, sample_id, checkpoint_id, stage_id; /* stage_id 0: none */
+    double value;
+    const char *role; /* the reward model checkpoint's role ("reward-helpfulness", ...) */
+    int32_t round;    /* of the sample */
+    int64_t prompt_id;
+} rlhf_store_score;
+typedef rlhf_status (*rlhf_store_score_fn)(void *ctx, const rlhf_store_score *x);
+rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *ctx);
+
+/* A registered checkpoint (checkpoints_each, id order); parent_id/stage_id 0: none. */
+typedef struct rlhf_store_checkpoint {
+    int64_t id, parent_id, step, stage_id;
+    const char *role, *path, *sha256;
+} rlhf_store_checkpoint;
+typedef rlhf_status (*rlhf_store_checkpoint_fn)(void *ctx, const rlhf_store_checkpoint *x);
+rlhf_status rlhf_store_checkpoints_each(rlhf_store *s, rlhf_store_checkpoint_fn fn, void *ctx);
 
 /* A stage row as `status` shows it. */
 typedef struct rlhf_store_stage_info {

@@ -41,6 +41,11 @@ int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_sft(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_rs_select(int argc, char **argv);
+int cmd_rs_round(int argc, char **argv);
+int cmd_rs_report(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 
@@ -159,5 +164,35 @@ void cli_progress_note(cli_progress *p, int64_t done, bool force, const char *fm
     __attribute__((format(printf, 4, 5)));
 /* Adapter for rlhf_sampler_run's progress callback (ctx is a cli_progress). */
 void cli_progress_cb(void *ctx, int64_t done, int64_t total);
+
+/* ---- helpers of the policy commands (cmd_sample.c) -------------------------------------------- */
+
+struct rlhf_store;
+struct ds_chat_tokens;
+/* mkdir -p. */
+rlhf_status cli_mkdirs(const char *dir);
+/* Registers path (file or HF dir) in the run with role (kept when already registered). */
+rlhf_status cli_checkpoint_register(struct rlhf_store *s, const char *path, const char *role,
+                                    int64_t *id);
+/* The path (and role, may be NULL) of checkpoint id, malloc'ed. */
+rlhf_status cli_checkpoint_path(struct rlhf_store *s, int64_t id, char **path, char **role);
+
+typedef struct cli_prompt {
+    int64_t id;
+    char *text, *system; /* system NULL when none */
+    bool unsafe;
+    int split; /* rlhf_split */
+} cli_prompt;
+typedef struct cli_prompts {
+    cli_prompt *v; /* in id order */
+    int64_t n, cap;
+} cli_prompts;
+/* The run's prompts of split which ("train", "eval", "all"), in id order. */
+rlhf_status cli_prompts_load(struct rlhf_store *s, const char *which, cli_prompts *out);
+void cli_prompts_free(cli_prompts *p);
+const cli_prompt *cli_prompts_find(const cli_prompts *p, int64_t id); /* NULL when absent */
+/* "[BOS] [INST] (<<SYS>>...) text [/INST]": the prompt to sample from. */
+rlhf_status cli_prompt_render(const rlhf_tokenizer *tok, const cli_prompt *p, int32_t max_tokens,
+                              struct ds_chat_tokens *out);
 
 #endif /* RLHF_CLI_H */

@@ -1,0 +1,158 @@
+/* policy.h: supervised fine-tuning and rejection sampling on the trunk (module prefixes `sft_`,
+ * `rs_`).
+ *
+ * SFT (Llama 2-Chat section 3.1): dialogues rendered with the Llama 2-Chat template
+ * (ds_chat_render) become examples of token ids with a per-token "learned" flag, set only on
+ * assistant tokens (the answer and its EOS); system and user tokens are context, never targets.
+ * Examples are packed several to a row of T positions; rlhf_model_set_segments keeps attention
+ * inside each example and restarts RoPE positions, so a packed example is computed exactly as it
+ * would be alone (tests/test_sft.c checks it).
+ *
+ * Rejection sampling (section 3.2.3): K samples per prompt from the policy, each with a seed
+ * derived from (run seed, prompt id, sample index) so that a sample never depends on the batch
+ * it was drawn in; the reward models score them; per prompt the sample with the highest combined
+ * reward over the pooled rounds is selected and becomes an SFT target.
+ *
+ * Dependencies: the core (rlhf.h, store.h) and datasets (ds.h). policy/ never includes reward/:
+ * the combined reward R_c reaches rs_select as DATA (the CLI computes it with reward_combine and
+ * hands the values over), which keeps selection a pure function that tests can feed directly.
+ *
+ * Conventions as in rlhf.h: rlhf_status results, rlhf_last_error() text, caller-owned results,
+ * x_free(NULL) safe. Dimension letters: B rows, T positions. */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ds.h"
+#include "rlhf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- SFT examples ----------------------------------------------------------------------------- */
+
+/* One training example: ids[0..n-1]; the model reads ids[i] and predicts ids[i+1], and that
+ * prediction is trained on only when learn[i+1] is 1. */
+typedef struct sft_example {
+    int32_t *ids;   /* (n) */
+    uint8_t *learn; /* (n) 1: this token is a target of the loss (assistant tokens) */
+    int32_t n;
+} sft_example;
+
+/* A growable list of examples (owned arrays). */
+typedef struct sft_dataset {
+    sft_example *ex;
+    int64_t n, cap;
+    int64_t n_truncated; /* examples cut to fit a row (rows of T positions hold T+1 ids) */
+} sft_dataset;
+
+/* Example from a rendered dialogue: learn = (role of the token is assistant) and, when turn_mask is
+ * not NULL, turn_mask[turn of the token] != 0 (the store's per-turn loss mask; n_turn_mask entries,
+ * a token of a turn beyond it is not learned). Copies; max_ids > 0 truncates to that many ids
+ * (counted in the dataset). An example with nothing to learn is skipped (*added false). */
+rlhf_status sft_dataset_add_chat(sft_dataset *d, const ds_chat_tokens *c, const uint8_t *turn_mask,
+                                 int32_t n_turn_mask, int32_t max_ids, bool *added);
+/* Example from a prompt rendering (ids of "[BOS] [INST] ... [/INST]", all context) followed by a
+ * sampled answer's token ids (all learned, as sampled: EOS included when the sample ended with
+ * it). Truncation and skipping as above. */
+rlhf_status sft_dataset_add_prompt_answer(sft_dataset *d, const int32_t *prompt, int32_t n_prompt,
+                                          const int32_t *answer, int32_t n_answer, int32_t max_ids,
+                                          bool *added);
+void sft_dataset_free(sft_dataset *d); /* frees the examples and zeroes *d; NULL-safe */
+/* Number of learned target tokens of example i (learn[1..n-1]). Cannot fail. */
+int64_t sft_example_targets(const sft_example *e);
+
+/* ---- packing ---------------------------------------------------------------------------------- */
+
+/* Rows of T positions holding whole examples back to back. Position t of row r reads
+ * tokens[r,t], predicts targets[r,t] with weight mask[r,t] (0 or 1), and belongs to the example
+ * starting at seg[r,t] (rlhf_model_set_segments). Padding: token 0, target -1, mask 0, each
+ * padding position its own segment. targets are the true next ids everywhere inside an example,
+ * masked or not: only mask decides what is learned. */
+typedef struct sft_pack {
+    int32_t rows, T;
+    int32_t *tokens;  /* (rows,T) */
+    int32_t *targets; /* (rows,T) */
+    float *mask;      /* (rows,T) */
+    int32_t *seg;     /* (rows,T) */
+    int64_t *first;   /* (rows+1) rows r holds examples order[first[r] .. first[r+1]-1] */
+} sft_pack;
+
+/* Packs the examples d->ex[order[0..n-1]] in that order, greedily: an example goes into the
+ * current row if its n-1 positions fit, else it starts a new row. Every example must have
+ * 2 <= n <= T+1 ids (RLHF_ERR_ARG otherwise). order NULL: 0..n-1. */
+rlhf_status sft_pack_build(const sft_dataset *d, const int64_t *order, int64_t n, int32_t T,
+                           sft_pack *out);
+void sft_pack_free(sft_pack *p); /* NULL-safe; zeroes *p */
+
+/* The SFT micro-step on rows [r0, r0+B) of p: forward with the rows' segments, masked mean
+ * cross-entropy over their learned targets, and (dloss_scale != 0) the gradient of dloss_scale *
+ * loss accumulated into the model. *loss and *n_targets (may be NULL) get the loss and the number
+ * of learned targets. Leaves packing off when it returns. */
+rlhf_status sft_step(rlhf_model *m, const sft_pack *p, int32_t r0, int32_t B, float dloss_scale,
+                     float *loss, int64_t *n_targets);
+
+/* Llama 2-Chat's SFT settings (section 3.1): cosine schedule from lr 2e-5, weight decay 0.1,
+ * 2 epochs (batch 64 sequences of 4096 tokens there; the batch is the caller's). The paper does
+ * not state the cosine's floor or a warm-up: we decay to 10% as in pretraining, no warm-up. */
+typedef struct sft_config {
+    float lr;           /* 2e-5 */
+    float weight_decay; /* 0.1 */
+    int32_t epochs;     /* 2 */
+    float final_frac;   /* cosine decays to final_frac * lr: 0.1 */
+    int32_t warmup;     /* steps of linear warm-up: 0 (Llama 2 states none for SFT) */
+} sft_config;
+sft_config sft_config_default(void); /* cannot fail */
+
+/* The training plan: for each epoch a permutation of the examples drawn from seed (a Fisher-Yates
+ * shuffle with PCG32 stream "sft"), each packed into rows of T; the rows of all epochs in order.
+ * Same inputs, same plan, so a resumed run recomputes it and continues at its step.
+ * steps = ceil(rows / batch). */
+rlhf_status sft_plan_build(const sft_dataset *d, int32_t epochs, int32_t T, uint64_t seed,
+                           sft_pack *out);
+
+/* ---- sampling ----------------------------------------------------------------------------------- */
+
+/* The seed of sample k of prompt prompt_id in a run seeded with seed: a SplitMix64 mix of the
+ * three, so that it depends on nothing else (batch size, order, resumption). Cannot fail. */
+uint64_t rs_sample_seed(uint64_t seed, int64_t prompt_id, int32_t k);
+
+/* ---- rejection sampling: selection ---------------------------------------------------------------- */
+
+/* One scored sample: its combined reward R_c as computed by the caller. */
+typedef struct rs_candidate {
+    int64_t prompt_id, sample_id;
+    int32_t round;
+    double reward;
+} rs_candidate;
+
+/* For each prompt among the candidates, the one with the highest reward among rounds <= round
+ * (pool_last false: all rounds pooled, Llama 2's choice from RLHF V3 on) or of round `round` only
+ * (pool_last true). Ties go to the earlier round, then the lower sample id. NaN rewards are
+ * ignored. *out (malloc'ed, free()) gets one entry per prompt with a candidate, in prompt id
+ * order; *n_out their count. */
+rlhf_status rs_select(const rs_candidate *c, int64_t n, int32_t round, bool pool_last,
+                      rs_candidate **out, int64_t *n_out);
+
+/* ---- rejection sampling: best-of-k report (Figure 7) ---------------------------------------------- */
+
+/* rewards (P,K): K samples' rewards for each of P prompts. For k = 1..K: max_k[k-1] = the mean
+ * over prompts of the expected maximum reward of k samples drawn without replacement from the K,
+ * and median_k[k-1] the same for the median (mean of the two middle ones for even k), both from
+ * the order statistics exactly (no resampling noise). NaN entries are not allowed
+ * (RLHF_ERR_ARG). */
+rlhf_status rs_best_of_k(const double *rewards, int64_t P, int32_t K, double *max_k,
+                         double *median_k);
+/* Writes an SVG line chart of the curves (x: k; series given by name, each n points). */
+rlhf_status rs_plot_svg(const char *path, const char *title, const char *xlabel,
+                        const char *ylabel, const double *x, int32_t n,
+                        const char *const *series_names, const double *const *series,
+                        int32_t n_series);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* POLICY_H */
