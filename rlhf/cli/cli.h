@@ -41,6 +41,9 @@ int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_rm_train(int argc, char **argv); /* cmd_rm.c */
+int cmd_rm_eval(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 
