@@ -32,11 +32,11 @@ for s in $STAGES; do
   rm-help)
     $BIN rm train "$W/run" --track helpfulness --init "$W/base/model.bin" \
       --tokenizer "$W/tok.model" --name rm-help --seq 256 --batch 16 --micro-batch 4 \
-      --lr 1e-4 --max-pairs 2400 --threads $THREADS ;;
+      --mix 0 --lr 2e-4 --max-pairs 2400 --threads $THREADS ;;
   rm-safe)
     $BIN rm train "$W/run" --track safety --init "$W/base/model.bin" \
       --tokenizer "$W/tok.model" --name rm-safe --seq 256 --batch 16 --micro-batch 4 \
-      --lr 1e-4 --mix-helpfulness 0.1 --max-pairs 2400 --threads $THREADS ;;
+      --mix 0.1 --lr 2e-4 --max-pairs 2400 --threads $THREADS ;;
   eval)
     $BIN rm eval "$W/run" --model "$W/run/ckpt/rm-help/hf" --tokenizer "$W/tok.model" \
       --split eval --track helpfulness --threads $THREADS | tee "$W/eval-help.txt"

@@ -46,6 +46,9 @@ int cmd_sample(int argc, char **argv);
 int cmd_rs_select(int argc, char **argv);
 int cmd_rs_round(int argc, char **argv);
 int cmd_rs_report(int argc, char **argv);
+int cmd_rm_train(int argc, char **argv); /* cmd_rm.c */
+int cmd_rm_eval(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

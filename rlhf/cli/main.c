@@ -34,6 +34,11 @@ static const cli_command commands[] = {
      cmd_export},
     {"import", "import dataset files into a run (HH-RLHF, ShareGPT, NeMo, MT-Bench, CSV, lists)",
      cmd_import},
+    {"rm train", "train a helpfulness or safety reward model on the run's preference pairs",
+     cmd_rm_train},
+    {"rm eval", "reward-model accuracy per preference strength, with 95% confidence intervals",
+     cmd_rm_eval},
+    {"score", "score the run's samples with reward models (resumable)", cmd_score},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
