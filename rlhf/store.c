@@ -1005,7 +1005,7 @@ rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *
     return walk(s,
                 "SELECT sc.id, sc.sample_id, sc.checkpoint_id, sc.value, sc.stage_id, c.role, "
                 "sa.round, sa.prompt_id FROM scores sc JOIN checkpoints c ON c.id = "
-                "sc.checkpoint_id JOIN samples sa ON sa.id = sc.sample_id ORDER BY sc.id",
+                "sc.checkpoint_id JOIN samples sa ON sa.id = sc.sample_id ORDER BY sc.sample_id, sc.id",
                 score_row, (void *)fn, ctx);
 }
 

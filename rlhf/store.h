@@ -217,6 +217,7 @@ typedef struct rlhf_store_score {
     int64_t prompt_id;
 } rlhf_store_score;
 typedef rlhf_status (*rlhf_store_score_fn)(void *ctx, const rlhf_store_score *x);
+/* Every score, grouped by sample: ordered by (sample id, score id). */
 rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *ctx);
 
 /* A registered checkpoint (checkpoints_each, id order); parent_id/stage_id 0: none. */

@@ -183,14 +183,27 @@ static void test_pooling(void) {
                 {pb, 1, 5.0, -1.0}, {pb, 3, 0.0, 3.0}};
     int64_t sid[5];
     int32_t tok[2] = {5, 6};
+    /* scored as `rlhf score --model H S` does: every helpfulness score first, then every safety
+     * score, with 100 more (worse) samples of prompt A in between, so that a sample's two scores
+     * are far apart in score-id order */
+    enum { FILL = 100 };
+    int64_t fill[FILL];
     for (int i = 0; i < 5; i++) {
         rlhf_store_sample x = {.prompt_id = rows[i].prompt, .checkpoint_id = pol,
                                .round = rows[i].round, .idx = 0, .seed = 1, .temperature = 1,
                                .tokens = tok, .n_tokens = 2, .text = "x", .finish = "eos"};
         CHECK_OK(rlhf_store_sample_add(s, &x, &sid[i]));
         CHECK_OK(rlhf_store_score_add(s, sid[i], rmh, rows[i].help, 0, NULL));
-        CHECK_OK(rlhf_store_score_add(s, sid[i], rms, rows[i].safe, 0, NULL));
     }
+    for (int i = 0; i < FILL; i++) {
+        rlhf_store_sample x = {.prompt_id = pa, .checkpoint_id = pol, .round = 2, .idx = 1 + i,
+                               .seed = 1, .temperature = 1, .tokens = tok, .n_tokens = 2,
+                               .text = "x", .finish = "eos"};
+        CHECK_OK(rlhf_store_sample_add(s, &x, &fill[i]));
+        CHECK_OK(rlhf_store_score_add(s, fill[i], rmh, -1.0, 0, NULL));
+    }
+    for (int i = 0; i < 5; i++) CHECK_OK(rlhf_store_score_add(s, sid[i], rms, rows[i].safe, 0, NULL));
+    for (int i = 0; i < FILL; i++) CHECK_OK(rlhf_store_score_add(s, fill[i], rms, 4.0, 0, NULL));
     rlhf_store_close(s);
 
     snprintf(cmd, sizeof cmd, "%s rs select %s --round 3 --pool all -q", bin, dir);

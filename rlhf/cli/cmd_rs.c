@@ -36,15 +36,8 @@ static rlhf_status score_row(void *ctx, const rlhf_store_score *x) {
     bool help = strcmp(x->role, "reward-helpfulness") == 0;
     bool safe = strcmp(x->role, "reward-safety") == 0;
     if (!help && !safe) return RLHF_OK;
-    scored *e = NULL;
-    if (l->n > 0 && l->v[l->n - 1].sample_id == x->sample_id) e = &l->v[l->n - 1];
-    else
-        for (int64_t i = 0; i < l->n; i++) /* rows come in score order: search back a little */
-            if (l->v[l->n - 1 - i].sample_id == x->sample_id) {
-                e = &l->v[l->n - 1 - i];
-                break;
-            } else if (i > 64)
-                break;
+    /* rows come grouped by sample (rlhf_store_scores_each orders by sample id) */
+    scored *e = l->n > 0 && l->v[l->n - 1].sample_id == x->sample_id ? &l->v[l->n - 1] : NULL;
     if (!e) {
         if (l->n == l->cap) {
             int64_t cap = l->cap ? 2 * l->cap : 1024;
@@ -66,7 +59,8 @@ static int cmp_sample(const void *a, const void *b) {
     return x->sample_id < y->sample_id ? -1 : x->sample_id > y->sample_id;
 }
 
-/* Merges rows of the same sample that the short search above kept apart. */
+/* Sorts by sample and merges rows of one sample (scores_each already groups them; kept so that
+ * the result does not depend on that order). */
 static void scored_merge(scored_list *l) {
     qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_sample);
     int64_t k = 0;
