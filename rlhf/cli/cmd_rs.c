@@ -8,6 +8,7 @@
  * data. The logit/whitening of reward_combine is monotone over one call, so it cannot change
  * which sample of a prompt is best: selection uses the gated raw scores. */
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,10 +314,293 @@ done:
 
 /* ---- rs round ------------------------------------------------------------------------------------- */
 
+/* ---- rs round ------------------------------------------------------------------------------------ */
+
+/* The newest checkpoint of a role (largest id); *path NULL when there is none. */
+typedef struct newest_ckpt {
+    const char *role;
+    int64_t id;
+    char *path;
+} newest_ckpt;
+
+static rlhf_status newest_row(void *ctx, const rlhf_store_checkpoint *x) {
+    newest_ckpt *n = ctx;
+    if (strcmp(x->role, n->role) != 0 || x->id < n->id) return RLHF_OK;
+    char *p = strdup(x->path);
+    if (!p) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+    free(n->path);
+    n->path = p;
+    n->id = x->id;
+    return RLHF_OK;
+}
+
+static rlhf_status newest_checkpoint(rlhf_store *s, const char *role, char **path) {
+    newest_ckpt n = {role, 0, NULL};
+    rlhf_status st = rlhf_store_checkpoints_each(s, newest_row, &n);
+    if (st != RLHF_OK) {
+        free(n.path);
+        return st;
+    }
+    *path = n.path;
+    return RLHF_OK;
+}
+
+/* The params of the newest rs-round stage of this round, when one exists. */
+typedef struct round_find {
+    char key[32];
+    int64_t id;
+    char *policy, *init;
+    bool done;
+} round_find;
+
+static rlhf_status round_row(void *ctx, const rlhf_store_stage_info *x) {
+    round_find *f = ctx;
+    if (strcmp(x->kind, "rs-round") != 0 || !x->key || strcmp(x->key, f->key) != 0 ||
+        strcmp(x->status, "failed") == 0 || x->id < f->id)
+        return RLHF_OK;
+    json_error_t err;
+    json_t *j = json_loads(x->params_json ? x->params_json : "{}", 0, &err);
+    const char *pol = json_string_value(json_object_get(j, "policy"));
+    const char *ini = json_string_value(json_object_get(j, "init"));
+    if (!pol || !ini) {
+        json_decref(j);
+        return RLHF_ERR(RLHF_ERR_FORMAT, "stage %" PRId64 " (rs-round %s): params lack policy/init",
+                        x->id, f->key);
+    }
+    free(f->policy);
+    free(f->init);
+    f->policy = strdup(pol);
+    f->init = strdup(ini);
+    json_decref(j);
+    if (!f->policy || !f->init) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+    f->id = x->id;
+    f->done = strcmp(x->status, "done") == 0;
+    return RLHF_OK;
+}
+
+/* argv builder for the sub-commands */
+typedef struct argv_b {
+    char *v[64];
+    char buf[64][48];
+    int n, nb;
+} argv_b;
+
+static void arg(argv_b *a, const char *s) {
+    if (a->n < 63) a->v[a->n++] = (char *)s, a->v[a->n] = NULL;
+}
+static void argf(argv_b *a, const char *fmt, double x) {
+    if (a->nb >= 64) return;
+    snprintf(a->buf[a->nb], sizeof a->buf[0], fmt, x);
+    arg(a, a->buf[a->nb++]);
+}
+static void argu(argv_b *a, const char *name, uint64_t x) {
+    if (a->nb >= 64) return;
+    snprintf(a->buf[a->nb], sizeof a->buf[0], "--%s=%" PRIu64, name, x);
+    arg(a, a->buf[a->nb++]);
+}
+static void arg_common(argv_b *a, const cli_common *c) {
+    argf(a, "--threads=%.0f", c->threads);
+    arg(a, "--device");
+    arg(a, c->device);
+    if (c->quiet) arg(a, "-q");
+    if (c->verbose) arg(a, "-v");
+    if (c->progress) arg(a, "--progress");
+}
+
 int cmd_rs_round(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "rlhf rs round: not available yet: it needs `rlhf score` from the reward "
-                    "branch (run sample, score, rs select and sft in turn meanwhile)\n");
-    return CLI_EXIT_FAIL;
+    int32_t round = -1, k = 4, max_new = 128, epochs = 2, batch = 8;
+    const char *tok = NULL, *rm_help = NULL, *rm_safe = NULL, *policy = NULL, *init = NULL,
+               *prompts = "train", *pool = "all";
+    float temperature = 1.0f, top_p = 1.0f, threshold = 0.15f, lr = 2e-5f;
+    uint64_t seed = 1;
+    cli_common com = CLI_COMMON_DEFAULTS;
+    cli_opt opts[] = {
+        {"round", 'r', CLI_NONNEG_INT, &round, "R", NULL, "the round; required", false},
+        {"tokenizer", 'z', CLI_STR, &tok, "T", NULL, "tokenizer (.model or .bin); required", false},
+        {"rm-helpfulness", 0, CLI_STR, &rm_help, "RM", NULL,
+         "helpfulness reward model (HF dir from `rlhf rm train`); required", false},
+        {"rm-safety", 0, CLI_STR, &rm_safe, "RM", NULL,
+         "safety reward model (HF dir from `rlhf rm train`); required", false},
+        {"policy", 'm', CLI_STR, &policy, "CKPT", "the run's newest policy, else its newest sft",
+         "checkpoint that samples this round", false},
+        {"init", 0, CLI_STR, &init, "CKPT", "the --policy checkpoint",
+         "checkpoint the fine-tuning on the selections starts from", false},
+        {"", 0, CLI_HEADER, NULL, NULL, NULL, "sampling and selection", false},
+        {"k", 'k', CLI_POS_INT, &k, "K", "4", "samples per prompt", false},
+        {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "1.0", "0 = greedy", false},
+        {"top-p", 'p', CLI_NONNEG_FLOAT, &top_p, "P", "1.0", "nucleus sampling (1 = off)", false},
+        {"max-new", 'n', CLI_POS_INT, &max_new, "N", "128", "new tokens per sample at most", false},
+        {"prompts", 0, CLI_STR, &prompts, "SPLIT", "train", "train, eval or all", false},
+        {"seed", 's', CLI_U64, &seed, "S", "1", "sampling seed (per sample: derived from S, prompt, k)",
+         false},
+        {"pool", 0, CLI_STR, &pool, "all|last", "all", "select among every round <= R, or R only",
+         false},
+        {"safety-threshold", 0, CLI_NONNEG_FLOAT, &threshold, "F", "0.15", "the gate", false},
+        {"", 0, CLI_HEADER, NULL, NULL, NULL, "fine-tuning on the selections", false},
+        {"lr", 0, CLI_NONNEG_FLOAT, &lr, "F", "2e-5", "peak learning rate (cosine)", false},
+        {"epochs", 'e', CLI_POS_INT, &epochs, "N", "2", "passes over the selections", false},
+        {"batch", 'b', CLI_POS_INT, &batch, "N", "8", "packed rows per optimizer step", false},
+        CLI_COMMON_OPTS(&com),
+        {0},
+    };
+    cli_spec spec = {
+        "rs round", "RUN --round R --tokenizer T --rm-helpfulness RM --rm-safety RM [options]",
+        "One rejection-sampling round, each step resumable, in order:\n"
+        "  rlhf sample (K per prompt from --policy) -> rlhf score (both reward models) ->\n"
+        "  rlhf rs select (--pool all: best gated reward over every round so far) ->\n"
+        "  rlhf sft --data selections (from --init) -> rlhf rs report (best-of-k curves).\n"
+        "The new checkpoint is registered with role policy: the next round samples from it.\n"
+        "Fine-tuning starts from the model that sampled, as the paper has it (\"we then fine-tune\n"
+        "our model on the new set of ranked samples\"); --init CKPT (e.g. the SFT checkpoint)\n"
+        "restarts from elsewhere, since the pooled selections carry every round's best.\n"
+        "The checkpoints a round uses are recorded in the run (stage rs-round): killed at any\n"
+        "point, the same command finishes the round with the same checkpoints, and every\n"
+        "sample, score and selection exists once.",
+        opts, 1, 1};
+    char *pos[1];
+    int n_pos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc >= 0) return rc;
+    if (round < 0) return cli_usage_error(&spec, "--round is required");
+    if (!tok) return cli_usage_error(&spec, "--tokenizer is required");
+    if (!rm_help || !rm_safe)
+        return cli_usage_error(&spec, "--rm-helpfulness and --rm-safety are required");
+    if (strcmp(pool, "all") != 0 && strcmp(pool, "last") != 0)
+        return cli_usage_error(&spec, "--pool: expected all or last, got '%s'", pool);
+    const char *run = pos[0];
+    rlhf_store *s = NULL;
+    round_find f = {.id = 0};
+    snprintf(f.key, sizeof f.key, "%d", (int)round);
+    char *pol = NULL, *ini = NULL;
+    int64_t stage = 0;
+    rlhf_status st;
+    RLHF_TRY_GOTO(st, rlhf_store_open(&s, run, false), fail);
+    RLHF_TRY_GOTO(st, rlhf_store_stages_each(s, round_row, &f), fail);
+    if (f.id > 0) { /* a started round keeps its checkpoints */
+        if ((policy && strcmp(policy, f.policy) != 0) || (init && strcmp(init, f.init) != 0)) {
+            st = RLHF_ERR(RLHF_ERR_ARG,
+                          "%s: round %d was started with --policy %s --init %s; pass the same "
+                          "(or none)", run, (int)round, f.policy, f.init);
+            goto fail;
+        }
+        pol = f.policy, ini = f.init;
+        f.policy = f.init = NULL;
+        stage = f.id;
+        if (!com.quiet)
+            printf("rs round %d: %s (stage %" PRId64 "); policy %s, init %s\n", (int)round,
+                   f.done ? "already done, checking each step" : "resuming", stage, pol, ini);
+    } else {
+        if (policy) pol = strdup(policy);
+        else {
+            RLHF_TRY_GOTO(st, newest_checkpoint(s, "policy", &pol), fail);
+            if (!pol) RLHF_TRY_GOTO(st, newest_checkpoint(s, "sft", &pol), fail);
+        }
+        if (init) ini = strdup(init);
+        else if (pol) ini = strdup(pol);
+        if (!pol) {
+            st = RLHF_ERR(RLHF_ERR_ARG, "%s: no policy or sft checkpoint in the run; pass --policy",
+                          run);
+            goto fail;
+        }
+        if (!ini) {
+            st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:f, s:s}", "policy", pol, "init", ini,
+                              "rm_helpfulness", rm_help, "rm_safety", rm_safe, "k", (int)k,
+                              "temperature", (double)temperature, "top_p", (double)top_p, "pool",
+                              pool);
+        char *params = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!params) {
+            st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        st = rlhf_store_stage_begin(s, "rs-round", f.key, params, 5, &stage);
+        free(params);
+        if (st != RLHF_OK) goto fail;
+        if (!com.quiet)
+            printf("rs round %d: policy %s samples, fine-tuning starts from %s\n", (int)round, pol,
+                   ini);
+    }
+    rlhf_store_close(s);
+    s = NULL;
+
+    static const char *const step_name[5] = {"sample", "score", "rs select", "sft", "rs report"};
+    for (int step = 0; step < 5; step++) {
+        argv_b a = {.n = 0};
+        int r = 0;
+        if (!com.quiet) printf("== rs round %d, step %d/5: rlhf %s\n", (int)round, step + 1,
+                               step_name[step]);
+        fflush(stdout);
+        switch (step) {
+        case 0:
+            arg(&a, "sample"), arg(&a, run), arg(&a, "--policy"), arg(&a, pol);
+            arg(&a, "--tokenizer"), arg(&a, tok);
+            argf(&a, "--round=%.0f", round), argf(&a, "--k=%.0f", k);
+            argf(&a, "--temperature=%.9g", temperature), argf(&a, "--top-p=%.9g", top_p);
+            argf(&a, "--max-new=%.0f", max_new), arg(&a, "--prompts"), arg(&a, prompts);
+            argu(&a, "seed", seed);
+            arg_common(&a, &com);
+            r = cmd_sample(a.n, a.v);
+            break;
+        case 1: /* one model per call: each gets its track as the role it is registered with */
+            arg(&a, "score"), arg(&a, run), arg(&a, "--model"), arg(&a, rm_help);
+            arg(&a, "--tokenizer"), arg(&a, tok), arg(&a, "--role"), arg(&a, "helpfulness");
+            arg_common(&a, &com);
+            r = cmd_score(a.n, a.v);
+            if (r == 0) {
+                a.n = a.nb = 0;
+                arg(&a, "score"), arg(&a, run), arg(&a, "--model"), arg(&a, rm_safe);
+                arg(&a, "--tokenizer"), arg(&a, tok), arg(&a, "--role"), arg(&a, "safety");
+                arg_common(&a, &com);
+                r = cmd_score(a.n, a.v);
+            }
+            break;
+        case 2:
+            arg(&a, "rs select"), arg(&a, run), argf(&a, "--round=%.0f", round);
+            arg(&a, "--pool"), arg(&a, pool), argf(&a, "--safety-threshold=%.9g", threshold);
+            arg_common(&a, &com);
+            r = cmd_rs_select(a.n, a.v);
+            break;
+        case 3:
+            arg(&a, "sft"), arg(&a, run), arg(&a, "--init"), arg(&a, ini);
+            arg(&a, "--tokenizer"), arg(&a, tok), arg(&a, "--data"), arg(&a, "selections");
+            argf(&a, "--round=%.0f", round), argf(&a, "--lr=%.9g", lr);
+            argf(&a, "--epochs=%.0f", epochs), argf(&a, "--batch=%.0f", batch);
+            argu(&a, "seed", seed);
+            arg_common(&a, &com);
+            r = cmd_sft(a.n, a.v);
+            break;
+        case 4:
+            arg(&a, "rs report"), arg(&a, run), argf(&a, "--round=%.0f", round);
+            argf(&a, "--safety-threshold=%.9g", threshold);
+            arg_common(&a, &com);
+            r = cmd_rs_report(a.n, a.v);
+            break;
+        }
+        if (r != 0) {
+            fprintf(stderr, "rlhf rs round: step %d (%s) failed; run the same command to go on\n",
+                    step + 1, step_name[step]);
+            free(pol);
+            free(ini);
+            return r;
+        }
+        RLHF_TRY_GOTO(st, rlhf_store_open(&s, run, false), fail);
+        RLHF_TRY_GOTO(st, rlhf_store_stage_progress(s, stage, step + 1), fail);
+        if (step == 4) RLHF_TRY_GOTO(st, rlhf_store_stage_finish(s, stage, 5, NULL), fail);
+        rlhf_store_close(s);
+        s = NULL;
+    }
+    if (!com.quiet) printf("rs round %d: done\n", (int)round);
+    free(pol);
+    free(ini);
+    return CLI_EXIT_OK;
+fail:
+    rlhf_store_close(s);
+    free(pol);
+    free(ini);
+    free(f.policy);
+    free(f.init);
+    return cli_fail("rs round", st);
 }
