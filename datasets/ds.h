@@ -110,6 +110,10 @@ const char *ds_role_name(ds_role r); /* "system", "user", "assistant" */
 /* True when the n bytes at s are valid UTF-8 (no overlongs, surrogates or > U+10FFFF) with no NUL.
  * *bad_at gets the offset of the first bad byte when it returns false (may be NULL). */
 bool ds_utf8_valid(const char *s, size_t n, size_t *bad_at);
+/* A malloc'ed NUL-terminated copy of the n bytes at s in which every byte that does not begin a
+ * valid UTF-8 sequence (and every NUL) is replaced by U+FFFD, as SentencePiece's decoder does with
+ * invalid byte pieces; valid input comes back unchanged. NULL when out of memory. */
+char *ds_utf8_sanitize(const char *s, size_t n);
 
 /* ---- Llama 2-Chat template ------------------------------------------------------------------- */
 

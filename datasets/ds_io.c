@@ -116,6 +116,25 @@ bad:
     return false;
 }
 
+char *ds_utf8_sanitize(const char *s, size_t n) {
+    char *o = malloc(3 * n + 1), *w = o; /* each bad byte grows to 3 */
+    if (!o) return NULL;
+    size_t i = 0, bad;
+    while (i < n) {
+        if (ds_utf8_valid(s + i, n - i, &bad)) bad = n - i;
+        memcpy(w, s + i, bad);
+        w += bad;
+        i += bad;
+        if (i < n) { /* the byte at i starts no valid sequence */
+            memcpy(w, "\xEF\xBF\xBD", 3);
+            w += 3;
+            i++;
+        }
+    }
+    *w = 0;
+    return o;
+}
+
 /* ---- input stream -------------------------------------------------------------------------------- */
 
 rlhf_status ds_in_open(ds_in *in, const char *path) {

@@ -45,6 +45,19 @@ $BIN status "$R" | grep -q "pairs *0" || fail "status of an empty run"
 $BIN export "$R" --what pairs --format csv -q >"$T/empty.csv" || fail "export of an empty table"
 [ ! -s "$T/empty.csv" ] || fail "export of an empty table wrote something"
 if $BIN export "$R" --what bogus 2>/dev/null; then fail "export --what bogus accepted"; fi
+# a sample text that is not UTF-8 (stored by an older `rlhf sample` from a lone <0xA2> piece of a
+# llama2.c tokenizer) exports with U+FFFD in place of the bad byte instead of losing its "text" key
+RU=$T/run_utf8
+$BIN init "$RU" -q
+sqlite3 "$RU/rlhf.db" "INSERT INTO stages (kind, started_at) VALUES ('import', 'x');
+  INSERT INTO prompts (text, split, source, stage_id, src_index) VALUES ('p', 'train', 's', 1, 0);
+  INSERT INTO checkpoints (role, path, sha256, created_at) VALUES ('policy', 'c', printf('%064d', 0), 'x');
+  INSERT INTO samples (prompt_id, round, checkpoint_id, seed, temperature, tokens, text, finish)
+    VALUES (1, 1, 1, 0, 1, x'00000000', CAST(x'6162A263' AS TEXT), 'eos')"
+$BIN export "$RU" --what samples -q >"$T/utf8.jsonl" || fail "export of a non-UTF-8 sample text"
+python3 -c 'import json, sys; t = json.loads(open(sys.argv[1]).read())["text"]; sys.exit(t != "ab\ufffdc")' \
+    "$T/utf8.jsonl" && ok "a non-UTF-8 sample text exports with U+FFFD" ||
+    fail "non-UTF-8 sample text exported as: $(cat "$T/utf8.jsonl")"
 
 # ---- 2. bad input: stop leaves the data unchanged, skip reports --------------------------------
 gen_hh() { # gen_hh FILE N [BADLINE]: N HH pairs, line BADLINE (1-based) replaced by broken JSON

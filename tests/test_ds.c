@@ -239,6 +239,18 @@ static void test_names_and_split(void) {
     CHECK(!ds_utf8_valid("\xed\xa0\x80", 3, NULL));      /* surrogate */
     CHECK(!ds_utf8_valid("\xf4\x90\x80\x80", 4, NULL));  /* > U+10FFFF */
     CHECK(!ds_utf8_valid("ab\xe2\x82", 4, NULL));        /* cut */
+    struct { const char *in, *out; } san[] = {
+        {"caf\xc3\xa9", "caf\xc3\xa9"},                            /* valid: unchanged */
+        {"ab\xa2" "c", "ab\xef\xbf\xbd" "c"},                      /* lone continuation byte */
+        {"\xe2\x82", "\xef\xbf\xbd\xef\xbf\xbd"},                 /* cut: one per byte */
+        {"\xc0\xaf" "x\xe2\x82\xac", "\xef\xbf\xbd\xef\xbf\xbd" "x\xe2\x82\xac"}, /* overlong, then EUR */
+        {"", ""}};
+    for (size_t i = 0; i < sizeof san / sizeof *san; i++) {
+        char *u = ds_utf8_sanitize(san[i].in, strlen(san[i].in));
+        CHECKF(u && strcmp(u, san[i].out) == 0, "ds_utf8_sanitize case %zu", i);
+        CHECK(u && ds_utf8_valid(u, strlen(u), NULL));
+        free(u);
+    }
 }
 
 static void test_chat_text(void) {

@@ -316,6 +316,14 @@ int cmd_sample(int argc, char **argv) {
                 if (x->finish == RLHF_FINISH_EOS && nt > 0) nt--; /* text without the EOS */
                 char *text = NULL;
                 st = rlhf_tokenizer_decode(tok, x->out, nt, &text);
+                if (st == RLHF_OK && !ds_utf8_valid(text, strlen(text), NULL)) {
+                    /* a llama2.c tokenizer decodes a lone <0xXX> piece to its raw byte; the
+                     * store holds UTF-8, so invalid bytes become U+FFFD (as SentencePiece) */
+                    char *u = ds_utf8_sanitize(text, strlen(text));
+                    free(text);
+                    text = u;
+                    if (!u) st = RLHF_ERR(RLHF_ERR_NOMEM, "sample: out of memory");
+                }
                 if (st == RLHF_OK) {
                     rlhf_store_sample row = {
                         .prompt_id = p->id, .checkpoint_id = ckpt_id, .stage_id = stage,

@@ -149,7 +149,16 @@ typedef struct export_ctx {
     int64_t rows;
 } export_ctx;
 
-static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
+static json_t *jstr(const char *s) {
+    if (!s) return json_null();
+    json_t *j = json_string(s);
+    if (!j) { /* not UTF-8 (samples stored before sample sanitized them): U+FFFD, not a lost field */
+        char *u = ds_utf8_sanitize(s, strlen(s));
+        j = u ? json_string(u) : NULL;
+        free(u);
+    }
+    return j;
+}
 static json_t *jtri(int8_t v) { return v < 0 ? json_null() : json_boolean(v); }
 static json_t *jparse(const char *s) { /* JSON text from the store (checked by the schema) */
     if (!s) return json_null();
