@@ -152,6 +152,87 @@ rlhf_status rs_plot_svg(const char *path, const char *title, const char *xlabel,
                         const char *const *series_names, const double *const *series,
                         int32_t n_series);
 
+
+/* ---- PPO (Llama 2-Chat section 3.2.3, policy/ppo.c, prefix ppo_) --------------------------------- *
+ * The policy maximizes R(g|p) = R~_c(g|p) - beta * KL(pi(g|p) || pi_0(g|p)). The reward R~_c
+ * (gated, logit, whitened: reward_combine) reaches policy/ as DATA, one float per response.
+ * Per response of n tokens, token j (0-based) has: logp (policy at rollout time, recomputed by the
+ * training forward), logp_ref (frozen reference), value (value model: the state before token j).
+ * All losses are means over the masked tokens of a mini-batch (mask 1 = a response token). */
+
+typedef enum ppo_kl_kind {
+    PPO_KL_K1 = 0, /* log pi - log pi_ref (Llama 2 / InstructGPT; unbiased, can be < 0) */
+    PPO_KL_K3,     /* exp(d) - 1 - d with d = log pi_ref - log pi (>= 0, unbiased, low variance) */
+} ppo_kl_kind;
+
+typedef struct ppo_config {
+    int32_t batch;         /* prompts (= rollouts) per iteration: 512 */
+    int32_t minibatch;     /* rollouts per gradient step: 64 (one step each) */
+    int32_t epochs;        /* passes over an iteration's rollouts: 1 */
+    float clip;            /* PPO ratio clip: 0.2 */
+    float value_clip;      /* value clip around the rollout's values: 0.2 (<= 0: off) */
+    float beta;            /* KL penalty: 0.01 */
+    ppo_kl_kind kl;        /* PPO_KL_K1 */
+    float gamma, lambda;   /* GAE: 1.0, 0.95 */
+    float lr;              /* constant: 1e-6, for policy and value */
+    rlhf_adamw_config adamw; /* 0.9/0.95/1e-5, wd 0.1, clip-norm 1.0 */
+    float no_eos_penalty;  /* added to the reward of a response that hit the length limit: 0 */
+    float kl_target;       /* stop the run when the mean KL to the reference exceeds it: 0 off */
+} ppo_config;
+ppo_config ppo_config_default(void); /* Llama 2's settings; cannot fail */
+
+/* Per-token KL estimate of one token. Cannot fail. */
+float ppo_kl_token(float logp, float logp_ref, ppo_kl_kind kind);
+
+/* Per-token rewards of one response of n >= 1 tokens: r[j] = -beta * kl(j), and the response's
+ * scalar reward `score` added at the last token. *kl_sum (may be NULL) gets sum_j kl(j). */
+rlhf_status ppo_rewards(const float *logp, const float *logp_ref, int32_t n, float score,
+                        float beta, ppo_kl_kind kind, float *rewards, float *kl_sum);
+
+/* Generalized advantage estimation over one response (n >= 1 tokens, the episode ends after the
+ * last: V(after) = 0): delta_j = r_j + gamma V_{j+1} - V_j, A_j = delta_j + gamma lambda A_{j+1},
+ * returns_j = A_j + V_j. adv and ret (n) may not alias the inputs. */
+rlhf_status ppo_gae(const float *rewards, const float *values, int32_t n, float gamma,
+                    float lambda, float *adv, float *ret);
+
+/* Whitening over the entries with mask != 0 (mask NULL: all n): out = (x - mean)/(sd + 1e-8)
+ * (shift_mean) or mean + (x - mean)/(sd + 1e-8), sd the population standard deviation (so the
+ * result has mean 0 and sd 1 up to the epsilon). Masked-out entries are copied unchanged. In place
+ * allowed. Fewer than 2 entries: RLHF_ERR_ARG. */
+rlhf_status ppo_whiten(const float *x, const float *mask, int64_t n, bool shift_mean, float *out);
+
+/* Statistics of a policy-loss evaluation (means over masked tokens). */
+typedef struct ppo_policy_stats {
+    double loss;       /* clipped surrogate loss (minimized) */
+    double clip_frac;  /* fraction of tokens where the clipped term was the larger loss */
+    double approx_kl;  /* old -> new policy, k3: mean (r - 1) - log r */
+    double ratio_mean, ratio_max_dev; /* mean ratio and max |ratio - 1| */
+    int64_t n;         /* masked tokens */
+} ppo_policy_stats;
+
+/* The clipped surrogate: with r = exp(logp - logp_old) and A the advantage,
+ *   L = mean_masked max(-A r, -A clip(r, 1-eps, 1+eps)).
+ * dlogp (n, may be NULL) gets dL/dlogp: -A r / N where the unclipped term is taken (ties
+ * included), 0 where the clipped one is strictly larger (its gradient is 0), 0 outside the mask;
+ * N the masked count. mask NULL: all. No masked token: RLHF_ERR_ARG. */
+rlhf_status ppo_policy_loss(const float *logp, const float *logp_old, const float *adv,
+                            const float *mask, int64_t n, float clip, float *dlogp,
+                            ppo_policy_stats *st);
+
+/* The clipped value loss: v_c = v_old + clip(v - v_old, -eps, eps),
+ *   L = 0.5 mean_masked max((v - R)^2, (v_c - R)^2)  (eps <= 0: 0.5 mean (v - R)^2).
+ * dv (n, may be NULL) gets dL/dv. *loss and *clip_frac (fraction where the clipped term was
+ * strictly larger) may be NULL. No masked token: RLHF_ERR_ARG. */
+rlhf_status ppo_value_loss(const float *v, const float *v_old, const float *ret, const float *mask,
+                           int64_t n, float clip, float *dv, double *loss, double *clip_frac);
+
+/* Entropy (nats) of softmax(logits) of one row of V logits. Cannot fail. */
+double ppo_entropy(const float *logits, int32_t V);
+
+/* 1 - Var(ret - v) / Var(ret) over masked entries (population variances); NaN when Var(ret) is 0
+ * or fewer than 2 entries. Cannot fail. */
+double ppo_explained_variance(const float *v, const float *ret, const float *mask, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
