@@ -233,6 +233,112 @@ double ppo_entropy(const float *logits, int32_t V);
  * or fewer than 2 entries. Cannot fail. */
 double ppo_explained_variance(const float *v, const float *ret, const float *mask, int64_t n);
 
+/* ---- PPO on the trunk (policy/ppo_step.c) --------------------------------------------------------- *
+ * An iteration's rollouts as rows of positions: row i reads prompt ++ response[0..n_resp-2] and
+ * position t predicts id t+1, so response token j sits at position n_prompt-1+j (mask 1 there, 0
+ * elsewhere, target -1 on padding). The value at that position is V of the state before token j.
+ *
+ * Rows are visited in `order` (a permutation drawn per iteration) in mini-batches of `minibatch`
+ * rows, each split into micro-batches of at most `micro` rows; a micro-batch is computed with
+ * T = the longest of its rows. Old log-probs, reference log-probs and old values are computed
+ * with exactly the same micro-batches as the first epoch's updates, so the first mini-batch of an
+ * iteration sees ratio exactly 1 and KL is exactly 0 when policy == reference (a matmul's sums
+ * depend on its shape, so any other grouping would differ in the last bits). */
+typedef struct ppo_batch {
+    int32_t B, T;         /* rows, positions per row (longest prompt + response - 1) */
+    int32_t *tokens;      /* (B,T) */
+    int32_t *targets;     /* (B,T) -1: not a response token */
+    float *mask;          /* (B,T) 1 on response tokens */
+    float *logp_old;      /* (B,T) policy at rollout time (training forward) */
+    float *logp_ref;      /* (B,T) frozen reference */
+    float *values;        /* (B,T) value model at rollout time */
+    float *rewards;       /* (B,T) -beta kl + score at the last token */
+    float *adv;           /* (B,T) GAE advantages, whitened over the batch */
+    float *ret;           /* (B,T) returns = raw advantage + value */
+    int32_t *n_prompt, *n_resp; /* (B) */
+    float *score;         /* (B) the response's scalar reward as given (+ no-EOS penalty) */
+    float *kl;            /* (B) sum of the per-token KL of the response */
+    int32_t *order;       /* (B) the visiting order */
+} ppo_batch;
+
+/* Builds the rows from n sampled sequences (prompt + out; every one needs n_out >= 1 and
+ * n_prompt >= 1). order = identity. */
+rlhf_status ppo_batch_build(const rlhf_sample_seq *seqs, int32_t n, ppo_batch *out);
+void ppo_batch_free(ppo_batch *b); /* NULL-safe; zeroes *b */
+/* Draws a new visiting order (Fisher-Yates with rng). Cannot fail. */
+void ppo_batch_shuffle(ppo_batch *b, rlhf_rng *rng);
+
+/* Log-probs of the response tokens under m (LM head) into out (B,T) (0 off the mask), computed
+ * micro-batch by micro-batch as described above. m's max_B >= micro and max_T >= the batch's T. */
+rlhf_status ppo_batch_logprobs(rlhf_model *m, const ppo_batch *b, int32_t minibatch, int32_t micro,
+                               float *out);
+/* Values of m (scalar head) at every position into out (B,T) (0 off the mask), same grouping. */
+rlhf_status ppo_batch_values(rlhf_model *m, const ppo_batch *b, int32_t minibatch, int32_t micro,
+                             float *out);
+
+/* Statistics of the rewards and advantages of a batch. */
+typedef struct ppo_adv_stats {
+    double score_mean;  /* mean scalar reward (what was given, penalty included) */
+    double kl_mean;     /* mean over responses of the summed per-token KL (the config's kind) */
+    double resp_len;    /* mean response length */
+    double value_mean, ret_mean;
+} ppo_adv_stats;
+
+/* With logp_old, logp_ref and values filled: rewards (ppo_rewards with c->beta, c->kl and score[i];
+ * score (B) is copied into b->score after adding c->no_eos_penalty to the rows with no_eos[i]
+ * (may be NULL)), GAE per row (c->gamma, c->lambda), whitened advantages over all response
+ * tokens of the batch (at least 2). st may be NULL. */
+rlhf_status ppo_batch_advantages(ppo_batch *b, const float *score, const uint8_t *no_eos,
+                                 const ppo_config *c, ppo_adv_stats *st);
+
+/* Statistics of one mini-batch update (token means over the mini-batch). */
+typedef struct ppo_update_stats {
+    ppo_policy_stats pol;  /* loss, clip fraction, approx-KL, ratios */
+    double entropy;        /* mean policy entropy at response tokens (NaN unless asked for) */
+    double value_loss, value_clip_frac;
+    float policy_grad_norm, value_grad_norm; /* before clipping */
+} ppo_update_stats;
+
+/* One mini-batch: rows order[first .. first+count) in micro-batches of micro rows. Policy: the
+ * clipped surrogate on b->logp_old and b->adv, gradients accumulated over micro-batches (each
+ * weighted by its share of the mini-batch's tokens), one AdamW step (c->lr, c->adamw). Value
+ * (may be NULL): the clipped value loss against b->ret around b->values, one AdamW step.
+ * want_entropy copies the logits to the host (B*T*V floats per micro-batch). */
+rlhf_status ppo_minibatch_update(rlhf_model *policy, rlhf_model *value, const ppo_batch *b,
+                                 int32_t first, int32_t count, int32_t micro, const ppo_config *c,
+                                 bool want_entropy, ppo_update_stats *st);
+
+/* The scalar rewards of n rollouts (policy/ never calls the reward models: the CLI's function
+ * does, e.g. reward_combine of both models' scores; a test's function computes a known reward).
+ * score (n) gets one finite value per rollout. */
+typedef rlhf_status (*ppo_score_fn)(void *ctx, const rlhf_sample_seq *seqs, int32_t n,
+                                    float *score);
+
+/* Everything one iteration measured. */
+typedef struct ppo_iter_stats {
+    ppo_adv_stats adv;
+    double policy_loss, clip_frac, approx_kl, entropy; /* token means over all mini-batches */
+    double value_loss, value_clip_frac;
+    double explained_var;     /* of the rollout values for the returns */
+    double first_ratio_dev;   /* max |ratio - 1| in the first mini-batch (0 by construction) */
+    double no_eos_frac;       /* responses that hit the length limit */
+    int32_t updates;          /* mini-batch steps taken */
+    double t_generate, t_score, t_reference, t_train; /* seconds per phase */
+} ppo_iter_stats;
+
+/* One PPO iteration. seqs (n rollouts): the caller sets prompt, n_prompt, seed and out/logp
+ * buffers of sc->max_new (logp may be NULL); the sampler (on policy) fills them. Then: the
+ * visiting order from rng, old log-probs (policy), reference log-probs, values (value model,
+ * may be NULL: values 0 and no value update), score(ctx) on the rollouts, rewards, GAE and
+ * whitening (ppo_batch_advantages; a response without EOS gets c->no_eos_penalty), and c->epochs
+ * passes of mini-batch updates of c->minibatch rows (micro-batches of `micro` rows; a new order
+ * from rng for every epoch after the first). *batch (may be NULL) receives the batch (caller
+ * frees with ppo_batch_free) for storing; st may be NULL. */
+rlhf_status ppo_iteration(rlhf_model *policy, rlhf_sampler *smp, rlhf_model *reference,
+                          rlhf_model *value, const ppo_config *c, const rlhf_sample_config *sc,
+                          rlhf_sample_seq *seqs, int32_t n, int32_t micro, ppo_score_fn score,
+                          void *ctx, rlhf_rng *rng, ppo_batch *batch, ppo_iter_stats *st);
+
 #ifdef __cplusplus
 }
 #endif
