@@ -3,7 +3,8 @@
 # 512-token tokenizer, a few prompts, two small reward models trained here in seconds).
 #
 #   cli-ppo-01  3 iterations: metrics per iteration in the store (KL to the reference exactly 0 in
-#               the first, where policy == reference), a policy checkpoint per iteration, stage done
+#               the first, where policy == reference), a policy checkpoint per iteration, stage done,
+#               the reward/KL curve and its SVG plot
 #   cli-ppo-02  the same run stopped after iteration 1 (--stop-after) and resumed: the final
 #               weights equal the uninterrupted run's byte for byte
 #   cli-ppo-03  the same run killed with kill -9 at several moments and rerun until it finishes:
@@ -92,6 +93,9 @@ status=$(q "$A" "SELECT status || ' ' || progress FROM stages WHERE kind = 'ppo'
     fail "cli-ppo-01 KL in iteration 1 '$kl1' (want 0.0), iteration 3 '$kl3' (want != 0)"
 ls "$A"/ckpt/ppo-*/*.state >/dev/null 2>&1 && n_state=$(ls "$A"/ckpt/ppo-*/*.state | wc -l) || n_state=0
 [ "$n_state" = 2 ] && ok "cli-ppo-01 one policy and one value state kept" || fail "cli-ppo-01 $n_state state files"
+svg=$(ls "$A"/ckpt/ppo-*/reward_kl.svg 2>/dev/null)
+[ -n "$svg" ] && [ "$(wc -l <"$(dirname "$svg")/curve.tsv")" = $N ] && grep -q "KL to reference" "$svg" &&
+    ok "cli-ppo-01 reward/KL curve ($N points) and its SVG plot" || fail "cli-ppo-01 no curve or plot"
 WA=$(last_weights "$A")
 
 # ---- cli-ppo-02: stop after 1, resume ------------------------------------------------------------------
@@ -120,6 +124,13 @@ echo "  killed $kills times; iterations saved at each kill:$seen"
 cmp -s "$WA" "$(last_weights "$C")" && [ "$(q "$C" "SELECT count(*) FROM checkpoints WHERE role = 'policy' AND stage_id IS NOT NULL AND step > 0")" = $N ] &&
     ok "cli-ppo-03 killed $kills times and rerun: same weights as the uninterrupted run, $N checkpoints" ||
     fail "cli-ppo-03 after $kills kills: weights or checkpoints differ"
+mets() { q "$1" "SELECT m.step, m.name, printf('%.9g', m.value) FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.kind = 'ppo' AND m.name NOT LIKE 'ppo/t\_%' ESCAPE '\\' ORDER BY 1, 2"; }
+mets "$A" >"$TMP/a.mets"
+mets "$C" >"$TMP/c.mets"
+cmp -s "$A"/ckpt/ppo-*/curve.tsv "$C"/ckpt/ppo-*/curve.tsv && cmp -s "$TMP/a.mets" "$TMP/c.mets" &&
+    [ "$(wc -l <"$TMP/a.mets")" -ge $((N * 15)) ] &&
+    ok "cli-ppo-03 the same metrics ($(wc -l <"$TMP/a.mets") values) and reward/KL curve" ||
+    fail "cli-ppo-03 metrics or curves differ"
 [ "$(q "$C" 'PRAGMA integrity_check')" = ok ] || fail "cli-ppo-03 integrity_check"
 
 # ---- cli-ppo-04: bad input ---------------------------------------------------------------------------------

@@ -11,7 +11,8 @@
  * Files under RUN/ckpt/ppo-<stage>/: policy-<k>.state and value-<k>.state (train-state files after
  * k iterations), `latest` (k, replaced atomically after both states are written; the previous
  * states are removed after it), iter-<k>/ (the policy as an HF dir, registered as role policy at
- * step k). Metrics go to the store at step k of the `ppo` stage, written before the states, so a
+ * step k), curve.tsv and reward_kl.svg (gated reward and KL over the iterations, rewritten each
+ * iteration). Metrics go to the store at step k of the `ppo` stage, written before the states, so a
  * redone iteration overwrites them with the same values. */
 #include <errno.h>
 #include <inttypes.h>
@@ -200,6 +201,52 @@ static rlhf_status save_checkpoint(rlhf_store *s, rlhf_model *m, const char *dir
     if (st == RLHF_OK) st = rlhf_hf_write(out, &oc, p, RLHF_DTYPE_F32, 0, true);
     rlhf_free(p);
     if (st == RLHF_OK) st = rlhf_store_checkpoint_add(s, "policy", out, parent, k, stage, NULL);
+    return st;
+}
+
+/* dir/curve.tsv ("iteration reward_gated kl_ref" per line) keeps iterations < it and gets it's
+ * line (rewritten whole, so a redone iteration replaces its line); then dir/reward_kl.svg is drawn
+ * from it: the gated reward and the KL to the reference over iterations. */
+static rlhf_status write_curve(const char *dir, int64_t it, double reward, double kl) {
+    char p[4400], tmp[4410], svg[4400];
+    snprintf(p, sizeof p, "%.4000s/curve.tsv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    snprintf(svg, sizeof svg, "%.4000s/reward_kl.svg", dir);
+    int64_t cap = it + 1, n = 0;
+    double *x = malloc((size_t)cap * sizeof *x), *r = malloc((size_t)cap * sizeof *r);
+    double *k = malloc((size_t)cap * sizeof *k);
+    rlhf_status st = RLHF_OK;
+    if (!x || !r || !k) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    FILE *f = fopen(p, "r");
+    if (f) {
+        long long i;
+        double a, b;
+        while (n < it - 1 && fscanf(f, "%lld %lf %lf", &i, &a, &b) == 3)
+            if (i < it) x[n] = (double)i, r[n] = a, k[n++] = b;
+        fclose(f);
+    }
+    x[n] = (double)it, r[n] = reward, k[n++] = kl;
+    f = fopen(tmp, "w");
+    if (!f) {
+        st = RLHF_ERR(RLHF_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) fprintf(f, "%.0f %.9g %.9g\n", x[i], r[i], k[i]);
+    if (fclose(f) != 0 || rename(tmp, p) != 0) {
+        remove(tmp);
+        st = RLHF_ERR(RLHF_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
+        goto done;
+    }
+    const char *names[2] = {"reward (gated)", "KL to reference"};
+    const double *ser[2] = {r, k};
+    st = rs_plot_svg(svg, "PPO: reward and KL", "iteration", "value", x, (int32_t)n, names, ser, 2);
+done:
+    free(x);
+    free(r);
+    free(k);
     return st;
 }
 
@@ -497,7 +544,7 @@ int cmd_ppo(int argc, char **argv) {
         RLHF_TRY_GOTO(st, ppo_iteration(pol, smp, ref, val, &pc, &sc, seqs, B, micro, ppo_score,
                                         &scorer, &rng, NULL, &is), fail);
         const int64_t it = k + 1;
-        /* metrics first (a redone iteration rewrites the same values), then the state */
+        /* metrics and curve first (a redone iteration rewrites the same values), then the state */
         const struct { const char *name; double v; } mets[] = {
             {"ppo/reward_gated", scorer.gated_mean},   {"ppo/reward_helpfulness", scorer.help_mean},
             {"ppo/reward_safety", scorer.safe_mean},    {"ppo/safety_gate_frac", scorer.safety_used},
@@ -518,6 +565,7 @@ int cmd_ppo(int argc, char **argv) {
             rlhf_store_rollback(s);
             goto fail;
         }
+        RLHF_TRY_GOTO(st, write_curve(dir, it, scorer.gated_mean, is.adv.kl_mean), fail);
         xp.data_pos = xv.data_pos = it;
         state_path(path, sizeof path, dir, "policy", it);
         RLHF_TRY_GOTO(st, rlhf_train_state_save(pol, &xp, path), fail);
