@@ -1,5 +1,5 @@
-/* policy.h: supervised fine-tuning and rejection sampling on the trunk (module prefixes `sft_`,
- * `rs_`).
+/* policy.h: supervised fine-tuning, rejection sampling and PPO on the trunk (module prefixes
+ * `sft_`, `rs_`, `ppo_`).
  *
  * SFT (Llama 2-Chat section 3.1): dialogues rendered with the Llama 2-Chat template
  * (ds_chat_render) become examples of token ids with a per-token "learned" flag, set only on
