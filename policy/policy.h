@@ -178,6 +178,8 @@ typedef struct ppo_config {
     rlhf_adamw_config adamw; /* 0.9/0.95/1e-5, wd 0.1, clip-norm 1.0 */
     float no_eos_penalty;  /* added to the reward of a response that hit the length limit: 0 */
     float kl_target;       /* stop the run when the mean KL to the reference exceeds it: 0 off */
+    bool entropy;          /* measure the policy's entropy (copies micro*T*V logits to the host
+                              per micro-batch): true */
 } ppo_config;
 ppo_config ppo_config_default(void); /* Llama 2's settings; cannot fail */
 
@@ -332,7 +334,7 @@ typedef struct ppo_iter_stats {
  * may be NULL: values 0 and no value update), score(ctx) on the rollouts, rewards, GAE and
  * whitening (ppo_batch_advantages; a response without EOS gets c->no_eos_penalty), and c->epochs
  * passes of mini-batch updates of c->minibatch rows (micro-batches of `micro` rows; a new order
- * from rng for every epoch after the first). *batch (may be NULL) receives the batch (caller
+ * from rng for every epoch after the first; entropy measured when c->entropy, else NaN). *batch (may be NULL) receives the batch (caller
  * frees with ppo_batch_free) for storing; st may be NULL. */
 rlhf_status ppo_iteration(rlhf_model *policy, rlhf_sampler *smp, rlhf_model *reference,
                           rlhf_model *value, const ppo_config *c, const rlhf_sample_config *sc,

@@ -25,6 +25,7 @@ ppo_config ppo_config_default(void) {
         .adamw = rlhf_adamw_default(),
         .no_eos_penalty = 0.0f,
         .kl_target = 0.0f,
+        .entropy = true,
     };
     return c;
 }

@@ -406,7 +406,7 @@ rlhf_status ppo_iteration(rlhf_model *policy, rlhf_sampler *smp, rlhf_model *ref
         for (int32_t f = 0; f < n; f += c->minibatch) {
             int32_t cnt = f + c->minibatch < n ? c->minibatch : n - f;
             ppo_update_stats u;
-            RLHF_TRY_GOTO(st_, ppo_minibatch_update(policy, value, &b, f, cnt, micro, c, true, &u),
+            RLHF_TRY_GOTO(st_, ppo_minibatch_update(policy, value, &b, f, cnt, micro, c, c->entropy, &u),
                           done);
             if (s.updates == 0) s.first_ratio_dev = u.pol.ratio_max_dev;
             const double w = (double)u.pol.n;

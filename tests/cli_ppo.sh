@@ -10,6 +10,7 @@
 #   cli-ppo-03  the same run killed with kill -9 at several moments and rerun until it finishes:
 #               the same final weights; integrity_check ok
 #   cli-ppo-04  bad input: a reward model given as the policy is a clear error (exit 1)
+#   cli-ppo-05  --value-init from an LM checkpoint (a new scalar head), --kl k3, --entropy no
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -138,6 +139,16 @@ cmp -s "$A"/ckpt/ppo-*/curve.tsv "$C"/ckpt/ppo-*/curve.tsv && cmp -s "$TMP/a.met
 rc=$?
 [ $rc = 1 ] && grep -q "not a policy" "$TMP/d.out" && ok "cli-ppo-04 a reward model as the policy: exit 1, clear error" ||
     fail "cli-ppo-04 exit $rc: $(tail -2 "$TMP/d.out")"
+
+# ---- cli-ppo-05: value model from an LM (new scalar head), k3, no entropy -------------------------------
+"$BIN" ppo "$A" --iterations 1 "${PPO[@]}" --value-init "$MODEL" --kl k3 --entropy no --batch 4 \
+    >"$TMP/e.out" 2>&1 || fail "cli-ppo-05 ppo: $(tail -3 "$TMP/e.out")"
+st5=$(q "$A" "SELECT id FROM stages WHERE kind = 'ppo' ORDER BY id DESC LIMIT 1")
+n5=$(q "$A" "SELECT count(*) FROM metrics WHERE stage_id = $st5 AND name IN ('ppo/kl_ref', 'ppo/value_loss')")
+e5=$(q "$A" "SELECT count(*) FROM metrics WHERE stage_id = $st5 AND name = 'ppo/entropy'")
+[ "$st5" != "$stage" ] && [ "$n5" = 2 ] && [ "$e5" = 0 ] &&
+    ok "cli-ppo-05 value model from an LM checkpoint, k3 KL, entropy off: a new stage with its metrics" ||
+    fail "cli-ppo-05 stage $st5 (first $stage), metrics $n5, entropy rows $e5"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

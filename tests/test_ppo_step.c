@@ -248,8 +248,41 @@ static void test_learning(void) {
     CHECKF(fabs(klb) < 0.25 * fabs(kl), "KL %g (beta 1) vs %g (beta 0.01)", klb, kl);
 }
 
+/* bad input is an error naming the problem, never a crash */
+static void test_bad_input(void) {
+    rlhf_model *pol = new_model(RLHF_HEAD_LM, true, 2, 41);
+    rlhf_model *val = new_model(RLHF_HEAD_SCALAR, true, 2, 42);
+    int32_t prompt[2] = {1, 7}, out[3] = {4, 5, 6};
+    rlhf_sample_seq q[2] = {{.prompt = prompt, .n_prompt = 2, .out = out, .n_out = 3},
+                            {.prompt = prompt, .n_prompt = 2, .out = out, .n_out = 0}};
+    ppo_batch b;
+    CHECK(ppo_batch_build(q, 2, &b) == RLHF_ERR_ARG && strstr(rlhf_last_error(), "rollout 1"));
+    CHECK(b.tokens == NULL); /* zeroed: ppo_batch_free is safe */
+    ppo_batch_free(&b);
+    ppo_batch_free(NULL);
+    CHECK(ppo_batch_build(q, 0, &b) == RLHF_ERR_ARG);
+    CHECK_OK(ppo_batch_build(q, 1, &b));
+    CHECK(b.T == 4 && b.n_resp[0] == 3);
+    CHECK(ppo_batch_values(pol, &b, 1, 1, b.values) == RLHF_ERR_ARG);   /* LM, not scalar */
+    CHECK(ppo_batch_logprobs(val, &b, 1, 1, b.logp_old) == RLHF_ERR_ARG);
+    CHECK(ppo_batch_logprobs(pol, &b, 0, 1, b.logp_old) == RLHF_ERR_ARG); /* mini-batch 0 */
+    ppo_config c = ppo_config_default();
+    CHECK(ppo_minibatch_update(pol, val, &b, 0, 2, 1, &c, false, NULL) == RLHF_ERR_ARG);
+    ppo_batch_free(&b);
+    int32_t longp[TSEQ + 4];
+    for (int i = 0; i < TSEQ + 4; i++) longp[i] = 3;
+    rlhf_sample_seq lq = {.prompt = longp, .n_prompt = TSEQ + 4, .out = out, .n_out = 1};
+    CHECK_OK(ppo_batch_build(&lq, 1, &b));
+    CHECK(ppo_batch_logprobs(pol, &b, 1, 1, b.logp_old) == RLHF_ERR_ARG &&
+          strstr(rlhf_last_error(), "seq_len"));
+    ppo_batch_free(&b);
+    rlhf_model_free(pol);
+    rlhf_model_free(val);
+}
+
 int main(void) {
     rlhf_set_threads(1);
+    test_bad_input();
     test_first_iteration();
     test_micro();
     test_learning();

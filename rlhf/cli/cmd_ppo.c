@@ -297,6 +297,8 @@ int cmd_ppo(int argc, char **argv) {
          "added to the reward of a response cut at the length limit", false},
         {"kl-target", 0, CLI_NONNEG_FLOAT, &pc.kl_target, "F", "0 = off",
          "stop when the mean KL to the reference exceeds F", false},
+        {"entropy", 0, CLI_BOOL, &pc.entropy, "[yes|no]", "yes",
+         "measure the policy's entropy (copies the logits to the host)", false},
         {"max-new", 0, CLI_POS_INT, &max_new, "N", "128", "response tokens at most", false},
         {"temperature", 0, CLI_NONNEG_FLOAT, &temperature, "F", "1.0", "sampling temperature", false},
         {"slots", 0, CLI_POS_INT, &slots, "N", "64", "sequences decoded at once", false},
