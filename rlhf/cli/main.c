@@ -43,6 +43,7 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    {"ppo", "PPO under a KL penalty with the gated reward (resumable)", cmd_ppo},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
