@@ -29,6 +29,7 @@ static const cli_command commands[] = {
     {"rs select", "per prompt, the best combined reward over the rounds' samples", cmd_rs_select},
     {"rs report", "best-of-k reward curves of a round (store + SVG)", cmd_rs_report},
     {"rs round", "one rejection-sampling round: sample, score, select, fine-tune", cmd_rs_round},
+    {"ppo", "PPO under a KL penalty with the gated reward (resumable)", cmd_ppo},
     /* models and tokenizers */
     {"generate", "sample text from a checkpoint (greedy or temperature, top-k, top-p)", cmd_generate},
     {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
@@ -43,7 +44,6 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
-    {"ppo", "PPO under a KL penalty with the gated reward (resumable)", cmd_ppo},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
