@@ -49,6 +49,7 @@ int cmd_rs_report(int argc, char **argv);
 int cmd_rm_train(int argc, char **argv); /* cmd_rm.c */
 int cmd_rm_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

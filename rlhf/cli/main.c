@@ -43,6 +43,9 @@ static const cli_command commands[] = {
      cmd_bench_train},
     {"bench sample", "time batched sampling of K sequences through the KV cache",
      cmd_bench_sample},
+    /* Ghost Attention */
+    {"gatt generate", "Ghost Attention data: a policy answers dialogues under a drawn instruction",
+     cmd_gatt_generate},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
