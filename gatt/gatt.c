@@ -526,3 +526,55 @@ rlhf_status gatt_dialogue_turns_json(const gatt_dialogue *g, char **out) {
     if (!*out) return RLHF_ERR(RLHF_ERR_NOMEM, "gatt: cannot build the turns' JSON");
     return RLHF_OK;
 }
+
+/* ---- evaluation ---- */
+
+rlhf_status gatt_list_read(gatt_list *l, const char *path) {
+    gatt_lists tmp = {0};
+    tmp.kind[GATT_HOBBY] = *l; /* read as a plain (non-style) list, then handed back */
+    rlhf_status st = gatt_lists_add_file(&tmp, GATT_HOBBY, path);
+    *l = tmp.kind[GATT_HOBBY];
+    return st;
+}
+
+void gatt_list_free(gatt_list *l) {
+    if (!l) return;
+    list_truncate(l, 0);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+rlhf_status gatt_eval_turn(const gatt_instr *in, int32_t t, const gatt_list *fillers,
+                           const gatt_list *questions, rlhf_rng *rng, char **text,
+                           int32_t *probed) {
+    *text = NULL;
+    *probed = -1;
+    if (t < 1 || !in || in->n < 1)
+        return RLHF_ERR(RLHF_ERR_ARG, "gatt: evaluation turn %d of an instruction with %d "
+                        "constraints", (int)t, in ? (int)in->n : 0);
+    const char *msg = NULL;
+    const char *prefix = "";
+    if (t % 2 == 1) {
+        if (!fillers || fillers->n == 0) return RLHF_ERR(RLHF_ERR_ARG, "gatt: no filler messages");
+        msg = fillers->v[rng_below(rng, (uint32_t)fillers->n)].name;
+    } else {
+        int32_t i = (t / 2 - 1) % in->n;
+        *probed = i;
+        switch (in->c[i].kind) {
+        case GATT_HOBBY: msg = "What is your favourite hobby?"; break;
+        case GATT_FIGURE:
+        case GATT_PERSONA: msg = "Who are you?"; break;
+        default:
+            if (!questions || questions->n == 0)
+                return RLHF_ERR(RLHF_ERR_ARG, "gatt: no probe questions");
+            prefix = "Answer this: ";
+            msg = questions->v[rng_below(rng, (uint32_t)questions->n)].name;
+        }
+    }
+    size_t a = strlen(prefix), b = strlen(msg);
+    *text = malloc(a + b + 1);
+    if (!*text) return RLHF_ERR(RLHF_ERR_NOMEM, "gatt: out of memory");
+    memcpy(*text, prefix, a);
+    memcpy(*text + a, msg, b + 1);
+    return RLHF_OK;
+}

@@ -158,6 +158,23 @@ bool gatt_constraint_check(const gatt_constraint *c, const gatt_list *langs, con
 bool gatt_answer_check(const gatt_instr *in, const gatt_list *langs, const char *answer,
                        bool probe);
 
+/* ---- evaluation ------------------------------------------------------------------------------ */
+
+/* Reads a plain list file (one item a line, '#' comments, blank lines skipped; a TAB and what
+ * follows are the item's keywords) into l (appended). Errors as gatt_lists_add_file. */
+rlhf_status gatt_list_read(gatt_list *l, const char *path);
+void gatt_list_free(gatt_list *l); /* NULL-safe; zeroes *l */
+
+/* The user message of turn t (1-based) of an evaluation dialogue whose instruction is in and
+ * whose attributes were set at the start: odd turns are an unrelated message drawn from fillers
+ * (*probed = -1); even turn t probes constraint (t/2 - 1) mod in->n (*probed gets its index):
+ * hobby "What is your favourite hobby?", figure and persona "Who are you?", language and style
+ * "Answer this: {a question drawn from questions}". *text is malloc'ed. RLHF_ERR_ARG when t < 1,
+ * in has no constraint or a needed list is empty. */
+rlhf_status gatt_eval_turn(const gatt_instr *in, int32_t t, const gatt_list *fillers,
+                           const gatt_list *questions, rlhf_rng *rng, char **text,
+                           int32_t *probed);
+
 /* ---- dialogue versions ------------------------------------------------------------------------- */
 
 typedef enum gatt_version {

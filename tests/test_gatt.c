@@ -386,7 +386,45 @@ static void test_checker(const gatt_lists *L) {
     gatt_instr_free(&in);
 }
 
+static void test_eval_turns(void) {
+    char buf[1024];
+    gatt_list fillers = {0}, questions = {0};
+    CHECK_OK(gatt_list_read(&fillers, test_src("gatt/data/fillers.txt", buf, sizeof buf)));
+    CHECK_OK(gatt_list_read(&questions, test_src("gatt/data/questions.txt", buf, sizeof buf)));
+    CHECK(fillers.n >= 20 && questions.n >= 20);
+    gatt_instr in = {0};
+    in.n = 3;
+    in.c[0] = (gatt_constraint){GATT_FIGURE, GATT_STYLE_NONE, strdup("Zeus"), NULL};
+    in.c[1] = (gatt_constraint){GATT_HOBBY, GATT_STYLE_NONE, strdup("chess"), NULL};
+    in.c[2] = (gatt_constraint){GATT_STYLE, GATT_STYLE_UPPERCASE, strdup(""), NULL};
+    rlhf_rng rng;
+    rlhf_rng_seed(&rng, 5, 1);
+    static const int want[] = {-1, 0, -1, 1, -1, 2, -1, 0, -1, 1}; /* turns 1..10 */
+    for (int32_t t = 1; t <= 10; t++) {
+        char *text = NULL;
+        int32_t probed = 7;
+        CHECK_OK(gatt_eval_turn(&in, t, &fillers, &questions, &rng, &text, &probed));
+        CHECKF(probed == want[t - 1], "turn %d probes %d", (int)t, (int)probed);
+        if (!text) continue;
+        if (probed == 0) CHECK(strcmp(text, "Who are you?") == 0);
+        if (probed == 1) CHECK(strcmp(text, "What is your favourite hobby?") == 0);
+        if (probed == 2) CHECK(strncmp(text, "Answer this: ", 13) == 0 && strlen(text) > 14);
+        if (probed < 0) CHECK(strncmp(text, "Answer this", 11) != 0 && strchr(text, '?') != text);
+        free(text);
+    }
+    char *text = NULL;
+    int32_t probed;
+    CHECK(gatt_eval_turn(&in, 0, &fillers, &questions, &rng, &text, &probed) == RLHF_ERR_ARG);
+    CHECK(gatt_eval_turn(&in, 1, NULL, &questions, &rng, &text, &probed) == RLHF_ERR_ARG);
+    CHECK(text == NULL);
+    gatt_instr_free(&in);
+    gatt_list_free(&fillers);
+    gatt_list_free(&questions);
+    gatt_list_free(NULL);
+}
+
 int main(void) {
+    test_eval_turns();
     gatt_lists L = {0};
     test_lists(&L);
     test_versions();
