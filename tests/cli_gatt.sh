@@ -8,6 +8,7 @@
 #   cli-gatt-03  --batch 2 stopped after one group, then resumed: rows identical to cli-gatt-01's
 #   cli-gatt-04  `rlhf sft` trains on the stored dialogues, learning only the last answers
 #   cli-gatt-05  errors: missing source (1, names it), bad list file (1, file:line), bad --place (2)
+#   cli-gatt-06  gatt eval: recall table printed, metrics by turn stored, SVG plot; deterministic
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -115,6 +116,27 @@ check cli-gatt-05 "bad list: exit 1 with file:line" $?
 "$BIN" gatt generate "$A" "${GEN[@]}" --place middle 2>/dev/null
 [ $? = 2 ]
 check cli-gatt-05 "bad --place: exit 2" $?
+
+# ---- 06: eval (the tiny model's 128-token context holds only the first probe)
+out=$("$BIN" gatt eval "$A" --policy "$MODEL" --tokenizer "$TOK" --turns 4 --n 12 --max-new 4 \
+      --lists "$TMP/L" --threads 1 -q)
+rc=$?
+echo "$out" | sed 's/^/     /'
+[ $rc = 0 ] && echo "$out" | grep -q "^all " && echo "$out" | grep -q "^turn  *2  *4$"
+check cli-gatt-06 "eval prints the recall table" $?
+n2=$(q "$A" "select value from metrics m join stages s on s.id = m.stage_id
+             where s.kind = 'gatt-eval' and m.name = 'gatt/n/all' and m.step = 2")
+r2=$(q "$A" "select count(*) from metrics m join stages s on s.id = m.stage_id
+             where s.kind = 'gatt-eval' and m.name = 'gatt/recall/all' and m.step = 2
+             and m.value between 0 and 1")
+awk -v n="$n2" 'BEGIN { exit !(n > 0 && n <= 12) }' && [ "$r2" = 1 ] &&
+    [ -s "$A/report/gatt_recall_ckpt1.svg" ]
+check cli-gatt-06 "recall and n stored by turn ($n2 probed at turn 2), plot written" $?
+"$BIN" gatt eval "$A" --policy "$MODEL" --tokenizer "$TOK" --turns 4 --n 12 --max-new 4 \
+    --lists "$TMP/L" --threads 1 -q | grep -v "^plot" >"$TMP/eval2"
+[ "$(echo "$out" | grep -v "^plot")" = "$(cat "$TMP/eval2")" ] &&
+    [ "$(q "$A" "select count(*) from stages where kind = 'gatt-eval'")" = 1 ]
+check cli-gatt-06 "a second eval gives the same table in the same stage" $?
 
 if [ $failures -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all checks passed"

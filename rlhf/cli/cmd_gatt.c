@@ -17,8 +17,10 @@
  * second guard. Sample j of turn u of record r uses a seed derived from (seed, r, u, j), so the
  * data do not depend on --batch or on resumption. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -483,6 +485,339 @@ done:
     rlhf_model_free(m);
     rlhf_tokenizer_free(tok);
     src_set_free(&src);
+    gatt_lists_free(&L);
+    rlhf_store_close(s);
+    return rc;
+}
+
+/* ---- rlhf gatt eval ------------------------------------------------------------------------------
+ *
+ * How long does an instruction survive? n dialogues, each with an instruction drawn from the lists
+ * (PCG32(seed, stream EVAL_STREAM + i)) set at the start only (system prompt or first user turn,
+ * --place), then --turns user turns: odd turns unrelated messages, even turns probes of one
+ * constraint after the other (gatt_eval_turn). The policy answers every turn (its own answers stay
+ * in the context). Recall at turn t = share of the dialogues still inside the context at t whose
+ * probe answer passes the checker for the probed constraint, per kind and over all; stored as
+ * metrics gatt/recall/<kind|all> and gatt/n/<kind|all> (step = turn) of a `gatt-eval` stage,
+ * printed as a table (turns in columns, Table 30's layout) and plotted to
+ * RUN/report/gatt_recall_ckpt<ID>.svg. Rerunning a finished evaluation prints its stored table. */
+
+#define EVAL_STREAM 0x6761747465ULL /* "gatte" */
+
+typedef struct eval_dlg {
+    gatt_instr instr;
+    char **users, **answers; /* (turns) */
+    int32_t n; /* turns answered */
+    bool alive;
+    ds_chat_tokens prompt;
+} eval_dlg;
+
+int cmd_gatt_eval(int argc, char **argv) {
+    const char *policy = NULL, *tok_path = NULL, *lists_dir = NULL, *personas = NULL,
+               *place_s = "system";
+    int32_t n_dlg = 50, turns = 20, max_new = 64, slots = 64;
+    float temperature = 0.0f, p_concise = 0.5f;
+    uint64_t seed = 1;
+    cli_common com = CLI_COMMON_DEFAULTS;
+    cli_opt opts[] = {
+        {"policy", 'm', CLI_STR, &policy, "CKPT", NULL, "policy checkpoint; required", false},
+        {"tokenizer", 'z', CLI_STR, &tok_path, "T", NULL, "tokenizer (.model or .bin); required",
+         false},
+        {"turns", 0, CLI_POS_INT, &turns, "N", "20", "user turns per dialogue", false},
+        {"n", 'n', CLI_POS_INT, &n_dlg, "N", "50", "evaluation dialogues", false},
+        {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "0 = greedy", "sampling", false},
+        {"max-new", 0, CLI_POS_INT, &max_new, "N", "64", "new tokens per answer at most", false},
+        {"seed", 's', CLI_U64, &seed, "S", "1", "instructions, messages and samples", false},
+        {"place", 0, CLI_STR, &place_s, "WHERE", "system",
+         "the instruction as the system prompt (system) or in the first user turn (first-turn)",
+         false},
+        {"p-concise", 0, CLI_NONNEG_FLOAT, &p_concise, "F", "0.5", "share of concise instructions",
+         false},
+        {"lists", 0, CLI_STR, &lists_dir, "DIR", "the source tree's gatt/data",
+         "lists (fillers.txt and questions.txt from there when present)", false},
+        {"personas", 0, CLI_STR, &personas, "CSV", NULL, "extra personas (an `act` column)", false},
+        {"slots", 0, CLI_POS_INT, &slots, "N", "64", "sequences decoded together at most", false},
+        CLI_COMMON_OPTS(&com),
+        {0},
+    };
+    cli_spec spec = {"gatt eval", "RUN --policy CKPT --tokenizer T [--turns 20] [--n 50] [options]",
+                     "Instruction survival: recall of the instruction's attributes by turn (2, 4,\n"
+                     "..., --turns) when probed, per kind of constraint; stored, printed, plotted.",
+                     opts, 1, 1};
+    char *pos[1];
+    int n_pos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc >= 0) return rc;
+    if (!policy) return cli_usage_error(&spec, "--policy is required");
+    if (!tok_path) return cli_usage_error(&spec, "--tokenizer is required");
+    if (p_concise > 1.0f) return cli_usage_error(&spec, "--p-concise must be in [0, 1]");
+    if (turns > 1000) return cli_usage_error(&spec, "--turns must be at most 1000");
+    bool sys_place;
+    if (strcmp(place_s, "system") == 0) sys_place = true;
+    else if (strcmp(place_s, "first-turn") == 0) sys_place = false;
+    else return cli_usage_error(&spec, "--place must be system or first-turn");
+    const rlhf_backend *be = NULL;
+    rlhf_status st = cli_setup(&com, &be);
+    if (st != RLHF_OK) return cli_fail(spec.cmd, st);
+
+    const int32_t NK = GATT_N_KINDS + 1; /* per kind, then all */
+    rlhf_store *s = NULL;
+    rlhf_tokenizer *tok = NULL;
+    rlhf_model *m = NULL;
+    rlhf_sampler *smp = NULL;
+    gatt_lists L = {0};
+    gatt_list fillers = {0}, questions = {0};
+    eval_dlg *dl = NULL;
+    rlhf_sample_seq *seqs = NULL;
+    int32_t *outbuf = NULL;
+    ds_turn *tbuf = NULL;
+    int64_t *hits = NULL, *cnt = NULL; /* (NK, turns) */
+    char *first_turn = NULL;
+    int64_t stage = 0, ckpt_id = 0;
+    char path[4096], key[512], params[512];
+    gatt_synth_opts so = gatt_synth_defaults();
+    so.p_concise = p_concise;
+    const char *dir = lists_dir ? lists_dir : gatt_data_dir();
+
+    RLHF_TRY_GOTO(st, gatt_lists_load_dir(&L, dir), fail);
+    if (personas) RLHF_TRY_GOTO(st, gatt_lists_add_personas_csv(&L, personas, NULL), fail);
+    for (int f = 0; f < 2; f++) { /* from the lists directory, else the shipped ones */
+        const char *name = f == 0 ? "fillers.txt" : "questions.txt";
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/%s", gatt_data_dir(), name);
+        RLHF_TRY_GOTO(st, gatt_list_read(f == 0 ? &fillers : &questions, path), fail);
+    }
+    RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
+    RLHF_TRY_GOTO(st, cli_checkpoint_register(s, policy, "policy", &ckpt_id), fail);
+    snprintf(key, sizeof key,
+             "policy=%" PRId64 " turns=%d n=%d temperature=%.9g max_new=%d seed=%" PRIu64
+             " place=%s p_concise=%.9g lists=%016" PRIx64,
+             ckpt_id, (int)turns, (int)n_dlg, (double)temperature, (int)max_new, seed, place_s,
+             (double)p_concise, lists_hash(&L));
+    snprintf(params, sizeof params,
+             "{\"policy\": %" PRId64 ", \"turns\": %d, \"n\": %d, \"temperature\": %.9g, "
+             "\"max_new\": %d, \"seed\": %" PRIu64 ", \"place\": \"%s\", \"p_concise\": %.9g}",
+             ckpt_id, (int)turns, (int)n_dlg, (double)temperature, (int)max_new, seed, place_s,
+             (double)p_concise);
+    rlhf_store_stage sg;
+    bool found = false;
+    RLHF_TRY_GOTO(st, rlhf_store_stage_find(s, "gatt-eval", key, &sg, &found), fail);
+    if (found) stage = sg.id; /* done or not, it is computed again (cheap next to a training) */
+    else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "gatt-eval", key, params, turns, &stage), fail);
+
+    RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
+    RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
+    const rlhf_model_config *c = rlhf_model_get_config(m);
+    if (c->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
+                      (int)c->vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
+        goto fail;
+    }
+    RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, n_dlg < slots ? n_dlg : slots), fail);
+    dl = calloc((size_t)n_dlg, sizeof *dl);
+    seqs = calloc((size_t)n_dlg, sizeof *seqs);
+    outbuf = malloc((size_t)n_dlg * (size_t)max_new * sizeof *outbuf);
+    tbuf = malloc(2 * (size_t)turns * sizeof *tbuf);
+    hits = calloc((size_t)NK * (size_t)turns, sizeof *hits);
+    cnt = calloc((size_t)NK * (size_t)turns, sizeof *cnt);
+    if (!dl || !seqs || !outbuf || !tbuf || !hits || !cnt) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory for %d dialogues", (int)n_dlg);
+        goto fail;
+    }
+    for (int32_t i = 0; i < n_dlg; i++) {
+        eval_dlg *d = &dl[i];
+        d->alive = true;
+        d->users = calloc((size_t)turns, sizeof *d->users);
+        d->answers = calloc((size_t)turns, sizeof *d->answers);
+        if (!d->users || !d->answers) {
+            st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        rlhf_rng rng;
+        rlhf_rng_seed(&rng, seed, EVAL_STREAM + (uint64_t)i);
+        RLHF_TRY_GOTO(st, gatt_instr_draw(&L, &so, &rng, &d->instr), fail);
+        for (int32_t t = 1; t <= turns; t++) {
+            int32_t probed;
+            RLHF_TRY_GOTO(st, gatt_eval_turn(&d->instr, t, &fillers, &questions, &rng,
+                                             &d->users[t - 1], &probed), fail);
+        }
+    }
+    const rlhf_sample_config sc = {temperature, 0, 1.0f, max_new, rlhf_tokenizer_eos(tok)};
+    if (!com.quiet) {
+        printf("gatt eval: %d dialogues x %d turns, checkpoint %" PRId64 " (%s), instruction in "
+               "the %s\n", (int)n_dlg, (int)turns, ckpt_id, policy,
+               sys_place ? "system prompt" : "first user turn");
+        fflush(stdout);
+    }
+    cli_progress prog;
+    cli_progress_start(&prog, "gatt eval", "turns", turns, &com);
+    for (int32_t t = 1; t <= turns; t++) {
+        int32_t n = 0;
+        for (int32_t i = 0; i < n_dlg; i++) {
+            eval_dlg *d = &dl[i];
+            if (!d->alive) continue;
+            int32_t k = 0;
+            for (int32_t u = 0; u < t; u++) {
+                tbuf[k++] = (ds_turn){DS_ROLE_USER, d->users[u]};
+                if (u < t - 1) tbuf[k++] = (ds_turn){DS_ROLE_ASSISTANT, d->answers[u]};
+            }
+            free(first_turn);
+            first_turn = NULL;
+            if (!sys_place) {
+                size_t a = strlen(d->instr.text), b = strlen(d->users[0]);
+                first_turn = malloc(a + b + 3);
+                if (!first_turn) {
+                    st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+                    goto fail;
+                }
+                memcpy(first_turn, d->instr.text, a);
+                memcpy(first_turn + a, "\n\n", 2);
+                memcpy(first_turn + a + 2, d->users[0], b + 1);
+                tbuf[0].text = first_turn;
+            }
+            ds_dialogue view = {sys_place ? d->instr.text : NULL, tbuf, k};
+            ds_chat_free(&d->prompt);
+            st = ds_chat_render(tok, &view, c->seq_len - 1, &d->prompt);
+            if (st == RLHF_ERR_ARG) { /* out of context from here on */
+                rlhf_error_clear();
+                st = RLHF_OK;
+                d->alive = false;
+                continue;
+            }
+            if (st != RLHF_OK) goto fail;
+            seqs[n].prompt = d->prompt.ids;
+            seqs[n].n_prompt = d->prompt.n;
+            seqs[n].seed = rs_sample_seed(rs_sample_seed(seed ^ EVAL_STREAM, i, t), 0, 0);
+            seqs[n].out = outbuf + (size_t)n * max_new;
+            seqs[n].logp = NULL;
+            n++;
+        }
+        if (n == 0) break;
+        RLHF_TRY_GOTO(st, rlhf_sampler_run(smp, &sc, seqs, n, NULL, NULL), fail);
+        int32_t q = 0;
+        for (int32_t i = 0; i < n_dlg; i++) {
+            eval_dlg *d = &dl[i];
+            if (!d->alive) continue;
+            const rlhf_sample_seq *x = &seqs[q++];
+            int32_t nt = x->n_out;
+            if (x->finish == RLHF_FINISH_EOS && nt > 0) nt--;
+            RLHF_TRY_GOTO(st, rlhf_tokenizer_decode(tok, x->out, nt, &d->answers[t - 1]), fail);
+            d->n = t;
+            if (t % 2) continue;
+            const int32_t ci = (t / 2 - 1) % d->instr.n;
+            const gatt_constraint *pc = &d->instr.c[ci];
+            const bool ok = gatt_constraint_check(pc, &L.kind[GATT_LANGUAGE], d->answers[t - 1]);
+            for (int32_t r = 0; r < 2; r++) {
+                const int32_t row = r == 0 ? (int32_t)pc->kind : GATT_N_KINDS;
+                cnt[(size_t)row * turns + (t - 1)]++;
+                hits[(size_t)row * turns + (t - 1)] += ok;
+            }
+        }
+        cli_progress_update(&prog, t);
+    }
+    cli_progress_end(&prog);
+
+    /* store, print, plot */
+    const int32_t nx = turns / 2;
+    RLHF_TRY_GOTO(st, rlhf_store_begin(s), fail);
+    for (int32_t row = 0; row < NK && st == RLHF_OK; row++)
+        for (int32_t t = 2; t <= turns && st == RLHF_OK; t += 2) {
+            const int64_t nn = cnt[(size_t)row * turns + (t - 1)];
+            const char *kn = row < GATT_N_KINDS ? gatt_kind_name((gatt_kind)row) : "all";
+            char name[64];
+            snprintf(name, sizeof name, "gatt/n/%s", kn);
+            st = rlhf_store_metric_set(s, stage, t, name, (double)nn);
+            if (st == RLHF_OK && nn > 0) {
+                snprintf(name, sizeof name, "gatt/recall/%s", kn);
+                st = rlhf_store_metric_set(s, stage, t, name,
+                                           (double)hits[(size_t)row * turns + (t - 1)] / nn);
+            }
+        }
+    if (st == RLHF_OK) st = rlhf_store_stage_progress(s, stage, turns);
+    if (st == RLHF_OK) st = rlhf_store_commit(s);
+    if (st != RLHF_OK) {
+        rlhf_store_rollback(s);
+        goto fail;
+    }
+    printf("recall by turn (probe answers that respect the probed constraint; n = dialogues "
+           "probed)\n%-10s", "turn");
+    for (int32_t t = 2; t <= turns; t += 2) printf(" %6d", (int)t);
+    printf("\n");
+    for (int32_t row = 0; row < NK; row++) {
+        int64_t any = 0;
+        for (int32_t t = 2; t <= turns; t += 2) any += cnt[(size_t)row * turns + (t - 1)];
+        if (!any) continue;
+        printf("%-10s", row < GATT_N_KINDS ? gatt_kind_name((gatt_kind)row) : "all");
+        for (int32_t t = 2; t <= turns; t += 2) {
+            const int64_t nn = cnt[(size_t)row * turns + (t - 1)];
+            if (nn) printf(" %5.1f%%", 100.0 * (double)hits[(size_t)row * turns + (t - 1)] / nn);
+            else printf(" %6s", "-");
+        }
+        printf("\n");
+    }
+    printf("%-10s", "n (all)");
+    for (int32_t t = 2; t <= turns; t += 2)
+        printf(" %6lld", (long long)cnt[(size_t)GATT_N_KINDS * turns + (t - 1)]);
+    printf("\n");
+    if (nx > 0) {
+        double *xs = malloc((size_t)nx * sizeof *xs), *ys = malloc((size_t)nx * sizeof *ys);
+        if (!xs || !ys) {
+            free(xs);
+            free(ys);
+            st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int32_t j = 0; j < nx; j++) {
+            const int32_t t = 2 * (j + 1);
+            const int64_t nn = cnt[(size_t)GATT_N_KINDS * turns + (t - 1)];
+            xs[j] = t;
+            ys[j] = nn ? 100.0 * (double)hits[(size_t)GATT_N_KINDS * turns + (t - 1)] / nn : NAN;
+        }
+        snprintf(path, sizeof path, "%s/report", rlhf_store_dir(s));
+        st = cli_mkdirs(path);
+        if (st == RLHF_OK) {
+            snprintf(path, sizeof path, "%s/report/gatt_recall_ckpt%" PRId64 ".svg",
+                     rlhf_store_dir(s), ckpt_id);
+            const char *names[1] = {"all constraints"};
+            const double *series[1] = {ys};
+            st = rs_plot_svg(path, "Ghost Attention: instruction recall by turn", "turn",
+                             "recall (%)", xs, nx, names, series, 1);
+        }
+        free(xs);
+        free(ys);
+        if (st != RLHF_OK) goto fail;
+        if (!com.quiet) printf("plot: %s\n", path);
+    }
+    RLHF_TRY_GOTO(st, rlhf_store_stage_finish(s, stage, turns, NULL), fail);
+    rc = CLI_EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail(spec.cmd, st);
+done:
+    if (dl)
+        for (int32_t i = 0; i < n_dlg; i++) {
+            eval_dlg *d = &dl[i];
+            for (int32_t t = 0; t < turns; t++) {
+                if (d->users) free(d->users[t]);
+                if (d->answers) free(d->answers[t]);
+            }
+            free(d->users);
+            free(d->answers);
+            gatt_instr_free(&d->instr);
+            ds_chat_free(&d->prompt);
+        }
+    free(dl);
+    free(first_turn);
+    free(hits);
+    free(cnt);
+    free(tbuf);
+    free(outbuf);
+    free(seqs);
+    rlhf_sampler_free(smp);
+    rlhf_model_free(m);
+    rlhf_tokenizer_free(tok);
+    gatt_list_free(&fillers);
+    gatt_list_free(&questions);
     gatt_lists_free(&L);
     rlhf_store_close(s);
     return rc;

@@ -46,6 +46,8 @@ static const cli_command commands[] = {
     /* Ghost Attention */
     {"gatt generate", "Ghost Attention data: a policy answers dialogues under a drawn instruction",
      cmd_gatt_generate},
+    {"gatt eval", "instruction recall by turn (Table 30 layout): stored, printed, plotted",
+     cmd_gatt_eval},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 
