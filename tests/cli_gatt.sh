@@ -9,6 +9,7 @@
 #   cli-gatt-04  `rlhf sft` trains on the stored dialogues, learning only the last answers
 #   cli-gatt-05  errors: missing source (1, names it), bad list file (1, file:line), bad --place (2)
 #   cli-gatt-06  gatt eval: recall table printed, metrics by turn stored, SVG plot; deterministic
+#   cli-gatt-07  generate --rm (best of K by a reward model); an LM as --rm is refused
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -137,6 +138,29 @@ check cli-gatt-06 "recall and n stored by turn ($n2 probed at turn 2), plot writ
 [ "$(echo "$out" | grep -v "^plot")" = "$(cat "$TMP/eval2")" ] &&
     [ "$(q "$A" "select count(*) from stages where kind = 'gatt-eval'")" = 1 ]
 check cli-gatt-06 "a second eval gives the same table in the same stage" $?
+
+# ---- 07: best of K by a reward model (a tiny one trained here on 8 pairs)
+python3 - "$TMP/pairs.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(8):
+        ctx = "\n\nHuman: Say something %d?\n\nAssistant: " % i
+        f.write(json.dumps({"chosen": ctx + "SURE, HERE IT IS.", "rejected": ctx + "no"}) + "\n")
+EOF
+R=$TMP/r
+"$BIN" init "$R" -q && "$BIN" import "$R" "$TMP/pairs.jsonl" --track helpfulness -q &&
+    "$BIN" rm train "$R" --track helpfulness --init "$MODEL" --tokenizer "$TOK" --batch 4 \
+        --epochs 1 --name h --threads 1 -q >/dev/null
+check cli-gatt-07 "a tiny reward model trained" $?
+"$BIN" gatt generate "$R" "${GEN[@]}" --rm "$R/ckpt/h/hf" &&
+    [ "$(q "$R" "select count(*) from dialogues where source = 'gatt'")" = 5 ] &&
+    [ "$(q "$R" "select json_extract(params, '\$.rm') = c.id from stages s, checkpoints c
+                 where s.kind = 'gatt-generate' and c.path = '$R/ckpt/h/hf/model.safetensors'")" = 1 ]
+check cli-gatt-07 "generate --rm: 5 dialogues, the reward model in the stage's params" $?
+"$BIN" gatt generate "$R" "${GEN[@]}" --rm "$MODEL" 2>"$TMP/e3"
+[ $? = 1 ] && grep -q "LM head" "$TMP/e3" &&
+    [ "$(q "$R" "select count(*) from checkpoints where role = 'reward-helpfulness'")" = 1 ]
+check cli-gatt-07 "an LM as --rm: exit 1, nothing registered" $?
 
 if [ $failures -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all checks passed"

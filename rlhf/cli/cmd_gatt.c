@@ -5,7 +5,9 @@
  * instruction is drawn from the lists (gatt/data, plus user lists and personas), seeded by
  * (seed, record index) so it depends on nothing else. Every assistant turn is then sampled from the
  * policy on the SAMPLING version (the instruction on every user turn); with --samples-per-turn K
- * the first of the K samples that passes the automatic checker is kept (sample 0 when none does).
+ * the first of the K samples that passes the automatic checker is kept (sample 0 when none does),
+ * or, with --rm, the one the reward model scores highest among those that pass (among all K when
+ * none does), the reward model reading the sampling version (it sees the instruction).
  * The TRAINING version (instruction as the system prompt or in the first user turn only, loss mask
  * on the last assistant turn only) goes into the run's dialogues table (source "gatt"), where
  * `rlhf sft` finds it with its mask.
@@ -28,6 +30,7 @@
 #include "ds.h"
 #include "gatt.h"
 #include "policy.h"
+#include "reward.h"
 #include "store.h"
 
 #define GATT_MAX_TURNS 64 /* user turns used per dialogue at most */
@@ -143,6 +146,30 @@ static uint64_t lists_hash(const gatt_lists *L) {
     return h;
 }
 
+/* A reward model (scalar head) for inference on B rows of up to its seq_len positions. */
+static rlhf_status load_scorer(const char *path, const rlhf_backend *be, int32_t B,
+                               rlhf_model **out) {
+    *out = NULL;
+    rlhf_model_config c;
+    float *params = NULL;
+    RLHF_TRY(rlhf_checkpoint_read(path, &c, &params));
+    rlhf_status st = RLHF_OK;
+    if (c.head != RLHF_HEAD_SCALAR) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "%s has an LM head: --rm needs a reward model (scalar head, "
+                      "`rlhf rm train`)", path);
+    } else {
+        c.trainable = false;
+        st = rlhf_model_init(out, &c, be, B, c.seq_len);
+        if (st == RLHF_OK) st = rlhf_model_set_params(*out, params);
+        if (st != RLHF_OK) {
+            rlhf_model_free(*out);
+            *out = NULL;
+        }
+    }
+    rlhf_free(params);
+    return st;
+}
+
 /* One dialogue being answered. */
 typedef struct live {
     const src_dlg *src;
@@ -165,7 +192,7 @@ static ds_dialogue live_view(const live *l, int32_t n_users, int32_t n_answers, 
 
 int cmd_gatt_generate(int argc, char **argv) {
     const char *source = NULL, *policy = NULL, *tok_path = NULL, *lists_dir = NULL,
-               *personas = NULL, *place_s = "system";
+               *personas = NULL, *place_s = "system", *rm_path = NULL;
     const char *user_list[4] = {NULL, NULL, NULL, NULL}; /* hobby, language, figure, style */
     int32_t n_want = 0, k = 1, max_new = 128, batch = 8, stop_after = 0, slots = 64;
     float temperature = 0.7f, top_p = 0.9f, p_concise = 0.5f;
@@ -183,6 +210,9 @@ int cmd_gatt_generate(int argc, char **argv) {
          "records of SOURCE); required", false},
         {"samples-per-turn", 'k', CLI_POS_INT, &k, "K", "1",
          "samples per assistant turn; the first that passes the checker is kept", false},
+        {"rm", 0, CLI_STR, &rm_path, "RM", NULL,
+         "reward model (scalar head): keep the best-scored of the K samples that pass the "
+         "checker", false},
         {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "0.7", "0 = greedy", false},
         {"top-p", 'p', CLI_FLOAT, &top_p, "P", "0.9", "nucleus sampling in (0, 1]", false},
         {"max-new", 0, CLI_POS_INT, &max_new, "N", "128", "new tokens per answer at most", false},
@@ -225,6 +255,7 @@ int cmd_gatt_generate(int argc, char **argv) {
     if (!policy) return cli_usage_error(&spec, "--policy is required");
     if (!tok_path) return cli_usage_error(&spec, "--tokenizer is required");
     if (n_want <= 0) return cli_usage_error(&spec, "--n is required");
+    if (k > 64) return cli_usage_error(&spec, "--samples-per-turn must be at most 64");
     if (!(top_p > 0.0f && top_p <= 1.0f)) return cli_usage_error(&spec, "--top-p must be in (0, 1]");
     if (p_concise > 1.0f) return cli_usage_error(&spec, "--p-concise must be in [0, 1]");
     gatt_place place;
@@ -237,10 +268,15 @@ int cmd_gatt_generate(int argc, char **argv) {
 
     rlhf_store *s = NULL;
     rlhf_tokenizer *tok = NULL;
-    rlhf_model *m = NULL;
+    rlhf_model *m = NULL, *rm = NULL;
     rlhf_sampler *smp = NULL;
     gatt_lists L = {0};
     src_set src = {0};
+    char **cand = NULL;       /* (k) decoded samples of one turn */
+    int32_t **rm_ids = NULL;  /* (k) reward-model encodings */
+    int32_t *rm_lens = NULL;
+    float *rm_out = NULL;
+    int64_t rm_id = 0;
     live *lv = NULL;
     rlhf_sample_seq *seqs = NULL;
     int32_t *outbuf = NULL;
@@ -255,8 +291,14 @@ int cmd_gatt_generate(int argc, char **argv) {
     for (int i = 0; i < 4; i++)
         if (user_list[i]) RLHF_TRY_GOTO(st, gatt_lists_add_file(&L, user_kinds[i], user_list[i]), fail);
     if (personas) RLHF_TRY_GOTO(st, gatt_lists_add_personas_csv(&L, personas, NULL), fail);
+    if (rm_path) RLHF_TRY_GOTO(st, load_scorer(rm_path, be, k, &rm), fail); /* before registering */
     RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
     RLHF_TRY_GOTO(st, cli_checkpoint_register(s, policy, "policy", &ckpt_id), fail);
+    if (rm_path) { /* registered as `rlhf rm train` does: DIR/model.safetensors for an HF dir */
+        char rf[4096];
+        snprintf(rf, sizeof rf, rlhf_hf_is_dir(rm_path) ? "%s/model.safetensors" : "%s", rm_path);
+        RLHF_TRY_GOTO(st, cli_checkpoint_register(s, rf, "reward-helpfulness", &rm_id), fail);
+    }
     char sha[65];
     RLHF_TRY_GOTO(st, rlhf_store_sha256_file(source, sha, NULL), fail);
     {
@@ -269,6 +311,7 @@ int cmd_gatt_generate(int argc, char **argv) {
         char lh[17];
         snprintf(lh, sizeof lh, "%016" PRIx64, lists_hash(&L));
         if (pj) json_object_set_new(pj, "lists", json_string(lh));
+        if (pj) json_object_set_new(pj, "rm", json_integer((json_int_t)rm_id));
         params = pj ? json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(pj);
         size_t kl = 512;
@@ -279,9 +322,9 @@ int cmd_gatt_generate(int argc, char **argv) {
         }
         snprintf(key, kl,
                  "source=%s n=%d policy=%" PRId64 " k=%d temperature=%.9g top_p=%.9g max_new=%d "
-                 "seed=%" PRIu64 " place=%s p_concise=%.9g lists=%s",
+                 "seed=%" PRIu64 " place=%s p_concise=%.9g lists=%s rm=%" PRId64,
                  sha, (int)n_want, ckpt_id, (int)k, (double)temperature, (double)top_p,
-                 (int)max_new, seed, place_s, (double)p_concise, lh);
+                 (int)max_new, seed, place_s, (double)p_concise, lh, rm_id);
     }
     rlhf_store_stage sg;
     bool found = false;
@@ -312,6 +355,14 @@ int cmd_gatt_generate(int argc, char **argv) {
     }
     const int32_t nseq = batch * k;
     RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, nseq < slots ? nseq : slots), fail);
+    cand = calloc((size_t)k, sizeof *cand);
+    rm_ids = calloc((size_t)k, sizeof *rm_ids);
+    rm_lens = calloc((size_t)k, sizeof *rm_lens);
+    rm_out = calloc((size_t)k, sizeof *rm_out);
+    if (!cand || !rm_ids || !rm_lens || !rm_out) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     lv = calloc((size_t)batch, sizeof *lv);
     seqs = calloc((size_t)nseq, sizeof *seqs);
     outbuf = malloc((size_t)nseq * (size_t)max_new * sizeof *outbuf);
@@ -391,21 +442,44 @@ int cmd_gatt_generate(int argc, char **argv) {
             for (int32_t i = 0; i < nd; i++) {
                 live *l = &lv[i];
                 if (!l->alive || u >= l->src->n) continue;
-                char *pick = NULL;
+                int32_t best = -1, n_ok = 0;
+                bool ok[64] = {0}; /* k <= 64 (checked with the options) */
                 for (int32_t j = 0; j < k; j++, q++) {
                     const rlhf_sample_seq *x = &seqs[q];
                     int32_t nt = x->n_out;
                     if (x->finish == RLHF_FINISH_EOS && nt > 0) nt--;
-                    char *text = NULL;
-                    RLHF_TRY_GOTO(st, rlhf_tokenizer_decode(tok, x->out, nt, &text), group_fail);
-                    bool pass = gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE], text, false);
-                    if (!pick || (pass && !gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE],
-                                                            pick, false))) {
-                        free(pick);
-                        pick = text;
-                    } else {
-                        free(text);
+                    RLHF_TRY_GOTO(st, rlhf_tokenizer_decode(tok, x->out, nt, &cand[j]), group_fail);
+                    ok[j] = gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE], cand[j], false);
+                    n_ok += ok[j];
+                    if (best < 0 && ok[j]) best = j;
+                }
+                if (best < 0) best = 0;
+                if (rm) { /* the best reward among the passing samples (all when none passes) */
+                    ds_dialogue view = live_view(l, u + 1, u, tbuf);
+                    gatt_dialogue g;
+                    RLHF_TRY_GOTO(st, gatt_dialogue_build(&view, 0, &l->instr, GATT_SAMPLING,
+                                                          place, &g), group_fail);
+                    const int32_t T = rlhf_model_get_config(rm)->seq_len;
+                    for (int32_t j = 0; j < k && st == RLHF_OK; j++)
+                        st = reward_encode(tok, &g.d, cand[j], T, &rm_ids[j], &rm_lens[j], NULL);
+                    gatt_dialogue_free(&g);
+                    if (st == RLHF_OK)
+                        st = reward_model_score(rm, (const int32_t *const *)rm_ids, rm_lens, k, k,
+                                                rm_out);
+                    for (int32_t j = 0; j < k; j++) {
+                        free(rm_ids[j]);
+                        rm_ids[j] = NULL;
                     }
+                    if (st != RLHF_OK) goto group_fail;
+                    best = -1;
+                    for (int32_t j = 0; j < k; j++)
+                        if ((n_ok == 0 || ok[j]) && (best < 0 || rm_out[j] > rm_out[best])) best = j;
+                }
+                char *pick = cand[best];
+                cand[best] = NULL;
+                for (int32_t j = 0; j < k; j++) {
+                    free(cand[j]);
+                    cand[j] = NULL;
                 }
                 n_pass += gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE], pick, false);
                 n_answers++;
@@ -454,6 +528,11 @@ int cmd_gatt_generate(int argc, char **argv) {
             gatt_instr_free(&l->instr);
             ds_chat_free(&l->prompt);
         }
+            if (cand)
+            for (int32_t j = 0; j < k; j++) {
+                free(cand[j]);
+                cand[j] = NULL;
+            }
         if (st != RLHF_OK) goto fail;
         groups++;
         cli_progress_update(&prog, done_d);
@@ -475,6 +554,13 @@ int cmd_gatt_generate(int argc, char **argv) {
 fail:
     rc = cli_fail(spec.cmd, st);
 done:
+    if (cand)
+        for (int32_t j = 0; j < k; j++) free(cand[j]);
+    free(cand);
+    free(rm_ids);
+    free(rm_lens);
+    free(rm_out);
+    rlhf_model_free(rm);
     free(tbuf);
     free(outbuf);
     free(seqs);
