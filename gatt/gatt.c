@@ -18,13 +18,11 @@ const char *gatt_data_dir(void) { return GATT_DATA_DIR; }
 
 static const char *const kind_names[GATT_N_KINDS] = {"hobby", "language", "figure", "persona",
                                                      "style"};
-static const char *const style_names[GATT_N_STYLES] = {
-    "none", "one_sentence", "uppercase", "lowercase", "end_word",
-    "start_word", "max_words", "no_comma", "end_question"};
+static const char *const style_names[GATT_N_STYLES] = {"none",      "one_sentence", "uppercase",
+                                                       "lowercase", "end_word",     "start_word",
+                                                       "max_words", "no_comma",     "end_question"};
 
-const char *gatt_kind_name(gatt_kind k) {
-    return k >= 0 && k < GATT_N_KINDS ? kind_names[k] : "?";
-}
+const char *gatt_kind_name(gatt_kind k) { return k >= 0 && k < GATT_N_KINDS ? kind_names[k] : "?"; }
 bool gatt_kind_parse(const char *name, gatt_kind *out) {
     for (int i = 0; i < GATT_N_KINDS; i++)
         if (strcmp(name, kind_names[i]) == 0) {
@@ -92,7 +90,8 @@ void gatt_lists_free(gatt_lists *L) {
 }
 
 static char *strip(char *s) {
-    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
     size_t n = strlen(s);
     while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
         s[--n] = '\0';
@@ -125,8 +124,9 @@ static rlhf_status add_line(gatt_lists *L, gatt_kind kind, char *line, const cha
         errno = 0;
         long v = strtol(extra, &end, 10);
         if (errno || *end || v <= 0 || v > 100000)
-            return RLHF_ERR(RLHF_ERR_FORMAT, "%s:%lld: max_words needs a positive integer, got '%s'",
-                            path, (long long)lineno, extra);
+            return RLHF_ERR(RLHF_ERR_FORMAT,
+                            "%s:%lld: max_words needs a positive integer, got '%s'", path,
+                            (long long)lineno, extra);
     }
     if (st == GATT_STYLE_END_WORD || st == GATT_STYLE_START_WORD)
         for (const char *p = extra; *p; p++)
@@ -170,7 +170,11 @@ rlhf_status gatt_lists_add_file(gatt_lists *L, gatt_kind kind, const char *path)
 }
 
 rlhf_status gatt_lists_load_dir(gatt_lists *L, const char *dir) {
-    static const struct { const char *file; gatt_kind kind; bool optional; } files[] = {
+    static const struct {
+        const char *file;
+        gatt_kind kind;
+        bool optional;
+    } files[] = {
         {"hobbies.txt", GATT_HOBBY, false},   {"languages.txt", GATT_LANGUAGE, false},
         {"figures.txt", GATT_FIGURE, false},  {"styles.txt", GATT_STYLE, false},
         {"personas.txt", GATT_PERSONA, true},
@@ -221,8 +225,8 @@ rlhf_status gatt_lists_add_personas_csv(gatt_lists *L, const char *path, int32_t
 /* ---- instructions ---- */
 
 gatt_synth_opts gatt_synth_defaults(void) {
-    gatt_synth_opts o = {.min_constraints = 1, .max_constraints = 3, .p_concise = 0.5f,
-                         .p_persona = 0.5f};
+    gatt_synth_opts o = {
+        .min_constraints = 1, .max_constraints = 3, .p_concise = 0.5f, .p_persona = 0.5f};
     return o;
 }
 
@@ -253,7 +257,8 @@ static void sb_add(sbuf *b, const char *t) {
     if (b->oom) return;
     if (b->n + k + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (b->n + k + 1 > cap) cap *= 2;
+        while (b->n + k + 1 > cap)
+            cap *= 2;
         char *s = realloc(b->s, cap);
         if (!s) {
             b->oom = true;
@@ -320,8 +325,7 @@ static void render_constraint(sbuf *b, const gatt_constraint *c, bool concise) {
             sb_add(b, concise ? "Style: no commas" : "Never use a comma");
             break;
         case GATT_STYLE_END_QUESTION:
-            sb_add(b, concise ? "Style: end with a question"
-                              : "End every answer with a question");
+            sb_add(b, concise ? "Style: end with a question" : "End every answer with a question");
             break;
         default:
             break;
@@ -361,9 +365,11 @@ rlhf_status gatt_instr_draw(const gatt_lists *L, const gatt_synth_opts *o, rlhf_
     if (o->min_constraints < 1 || o->max_constraints < o->min_constraints ||
         o->max_constraints > GATT_MAX_CONSTRAINTS || !(o->p_concise >= 0 && o->p_concise <= 1) ||
         !(o->p_persona >= 0 && o->p_persona <= 1))
-        return RLHF_ERR(RLHF_ERR_ARG, "gatt: constraints %d..%d (1..%d), p_concise %g and "
-                        "p_persona %g in [0, 1] expected", o->min_constraints, o->max_constraints,
-                        GATT_MAX_CONSTRAINTS, (double)o->p_concise, (double)o->p_persona);
+        return RLHF_ERR(RLHF_ERR_ARG,
+                        "gatt: constraints %d..%d (1..%d), p_concise %g and "
+                        "p_persona %g in [0, 1] expected",
+                        o->min_constraints, o->max_constraints, GATT_MAX_CONSTRAINTS,
+                        (double)o->p_concise, (double)o->p_persona);
     const int32_t nf = L->kind[GATT_FIGURE].n, np = L->kind[GATT_PERSONA].n;
     int slots[N_SLOTS], n_slots = 0;
     if (L->kind[GATT_HOBBY].n) slots[n_slots++] = SLOT_HOBBY;
@@ -384,17 +390,25 @@ rlhf_status gatt_instr_draw(const gatt_lists *L, const gatt_synth_opts *o, rlhf_
     static const int order[N_SLOTS] = {SLOT_IDENTITY, SLOT_HOBBY, SLOT_LANGUAGE, SLOT_STYLE};
     for (int oi = 0; oi < N_SLOTS; oi++) {
         bool take = false;
-        for (int i = 0; i < k; i++) take |= slots[i] == order[oi];
+        for (int i = 0; i < k; i++)
+            take |= slots[i] == order[oi];
         if (!take) continue;
         gatt_kind kind;
         switch (order[oi]) {
-        case SLOT_HOBBY: kind = GATT_HOBBY; break;
-        case SLOT_LANGUAGE: kind = GATT_LANGUAGE; break;
-        case SLOT_STYLE: kind = GATT_STYLE; break;
+        case SLOT_HOBBY:
+            kind = GATT_HOBBY;
+            break;
+        case SLOT_LANGUAGE:
+            kind = GATT_LANGUAGE;
+            break;
+        case SLOT_STYLE:
+            kind = GATT_STYLE;
+            break;
         default:
-            kind = np == 0 ? GATT_FIGURE
-                 : nf == 0 ? GATT_PERSONA
-                 : rlhf_rng_uniform(rng) < o->p_persona ? GATT_PERSONA : GATT_FIGURE;
+            kind = np == 0                                ? GATT_FIGURE
+                   : nf == 0                              ? GATT_PERSONA
+                   : rlhf_rng_uniform(rng) < o->p_persona ? GATT_PERSONA
+                                                          : GATT_FIGURE;
         }
         const gatt_list *l = &L->kind[kind];
         const gatt_item *it = &l->v[rng_below(rng, (uint32_t)l->n)];
@@ -446,7 +460,8 @@ rlhf_status gatt_instr_to_json(const gatt_instr *in, char **out) {
 
 void gatt_dialogue_free(gatt_dialogue *g) {
     if (!g) return;
-    for (int32_t i = 0; i < g->n; i++) free((char *)g->turns[i].text);
+    for (int32_t i = 0; i < g->n; i++)
+        free((char *)g->turns[i].text);
     free(g->turns);
     free(g->system);
     free(g->loss_mask);
@@ -516,9 +531,9 @@ rlhf_status gatt_dialogue_turns_json(const gatt_dialogue *g, char **out) {
     json_t *arr = json_array();
     bool ok = arr != NULL;
     for (int32_t i = 0; ok && i < g->n; i++) {
-        json_t *o = json_pack("{s:s, s:s}", "role",
-                              g->turns[i].role == DS_ROLE_USER ? "user" : "assistant", "text",
-                              g->turns[i].text);
+        json_t *o =
+            json_pack("{s:s, s:s}", "role", g->turns[i].role == DS_ROLE_USER ? "user" : "assistant",
+                      "text", g->turns[i].text);
         ok = o && json_array_append_new(arr, o) == 0;
     }
     if (ok) *out = json_dumps(arr, JSON_COMPACT);
@@ -550,8 +565,10 @@ rlhf_status gatt_eval_turn(const gatt_instr *in, int32_t t, const gatt_list *fil
     *text = NULL;
     *probed = -1;
     if (t < 1 || !in || in->n < 1)
-        return RLHF_ERR(RLHF_ERR_ARG, "gatt: evaluation turn %d of an instruction with %d "
-                        "constraints", (int)t, in ? (int)in->n : 0);
+        return RLHF_ERR(RLHF_ERR_ARG,
+                        "gatt: evaluation turn %d of an instruction with %d "
+                        "constraints",
+                        (int)t, in ? (int)in->n : 0);
     const char *msg = NULL;
     const char *prefix = "";
     if (t % 2 == 1) {
@@ -561,9 +578,13 @@ rlhf_status gatt_eval_turn(const gatt_instr *in, int32_t t, const gatt_list *fil
         int32_t i = (t / 2 - 1) % in->n;
         *probed = i;
         switch (in->c[i].kind) {
-        case GATT_HOBBY: msg = "What is your favourite hobby?"; break;
+        case GATT_HOBBY:
+            msg = "What is your favourite hobby?";
+            break;
         case GATT_FIGURE:
-        case GATT_PERSONA: msg = "Who are you?"; break;
+        case GATT_PERSONA:
+            msg = "Who are you?";
+            break;
         default:
             if (!questions || questions->n == 0)
                 return RLHF_ERR(RLHF_ERR_ARG, "gatt: no probe questions");

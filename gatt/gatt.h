@@ -65,8 +65,8 @@ bool gatt_style_parse(const char *name, gatt_style *out);
 bool gatt_style_has_arg(gatt_style s);
 
 typedef struct gatt_item {
-    char *name;     /* "tennis", "French", "Napoleon Bonaparte", "Linux Terminal", "end_word" */
-    char *keywords; /* '|'-separated phrases the checker matches (NULL: the name) */
+    char *name;       /* "tennis", "French", "Napoleon Bonaparte", "Linux Terminal", "end_word" */
+    char *keywords;   /* '|'-separated phrases the checker matches (NULL: the name) */
     gatt_style style; /* GATT_STYLE lists: the rule (name is its argument, or "" when none) */
 } gatt_item;
 
@@ -141,7 +141,8 @@ rlhf_status gatt_instr_render(gatt_instr *in, bool concise);
 rlhf_status gatt_instr_to_json(const gatt_instr *in, char **out);
 void gatt_instr_free(gatt_instr *in); /* NULL-safe; zeroes *in */
 
-/* ---- checker ----------------------------------------------------------------------------------- */
+/* ---- checker -----------------------------------------------------------------------------------
+ */
 
 /* Whether answer respects constraint c.
  *  style: the rule (see gatt_style);
@@ -172,10 +173,10 @@ void gatt_list_free(gatt_list *l); /* NULL-safe; zeroes *l */
  * "Answer this: {a question drawn from questions}". *text is malloc'ed. RLHF_ERR_ARG when t < 1,
  * in has no constraint or a needed list is empty. */
 rlhf_status gatt_eval_turn(const gatt_instr *in, int32_t t, const gatt_list *fillers,
-                           const gatt_list *questions, rlhf_rng *rng, char **text,
-                           int32_t *probed);
+                           const gatt_list *questions, rlhf_rng *rng, char **text, int32_t *probed);
 
-/* ---- dialogue versions ------------------------------------------------------------------------- */
+/* ---- dialogue versions -------------------------------------------------------------------------
+ */
 
 typedef enum gatt_version {
     GATT_SAMPLING = 0, /* the instruction on every user turn (what the policy answers) */

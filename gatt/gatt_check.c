@@ -27,7 +27,8 @@ static int32_t count_phrase(const char *s, const char *phrase, size_t n) {
     for (size_t i = 0; i + n <= len; i++) {
         if (i > 0 && is_word((unsigned char)s[i - 1])) continue;
         size_t j = 0;
-        while (j < n && lower((unsigned char)s[i + j]) == lower((unsigned char)phrase[j])) j++;
+        while (j < n && lower((unsigned char)s[i + j]) == lower((unsigned char)phrase[j]))
+            j++;
         if (j < n) continue;
         if (i + n < len && is_word((unsigned char)s[i + n])) continue;
         hits++;
@@ -44,8 +45,10 @@ static int32_t count_keywords(const char *s, const char *list, bool any_only) {
         const char *e = strchr(p, '|');
         if (!e) e = p + strlen(p);
         const char *a = p, *b = e;
-        while (a < b && *a == ' ') a++;
-        while (b > a && b[-1] == ' ') b--;
+        while (a < b && *a == ' ')
+            a++;
+        while (b > a && b[-1] == ' ')
+            b--;
         int32_t h = count_phrase(s, a, (size_t)(b - a));
         if (h && any_only) return 1;
         total += h;
@@ -69,7 +72,8 @@ static words scan_words(const char *s) {
             continue;
         }
         const char *a = p;
-        while (*p && is_word((unsigned char)*p)) p++;
+        while (*p && is_word((unsigned char)*p))
+            p++;
         if (w.n == 0) {
             w.first = a;
             w.first_end = p;
@@ -97,8 +101,10 @@ static bool one_sentence(const char *s) {
         unsigned char c = (unsigned char)*p;
         if (ended && is_word(c)) return false;
         if (c == '.' || c == '!' || c == '?') {
-            while (*p == '.' || *p == '!' || *p == '?') p++;
-            while (*p == '"' || *p == '\'' || *p == ')') p++;
+            while (*p == '.' || *p == '!' || *p == '?')
+                p++;
+            while (*p == '"' || *p == '\'' || *p == ')')
+                p++;
             if (*p == '\0' || isspace((unsigned char)*p)) ended = true;
             continue;
         }
@@ -109,7 +115,8 @@ static bool one_sentence(const char *s) {
 
 static bool style_check(const gatt_constraint *c, const char *s, const words *w) {
     switch (c->style) {
-    case GATT_STYLE_ONE_SENTENCE: return one_sentence(s);
+    case GATT_STYLE_ONE_SENTENCE:
+        return one_sentence(s);
     case GATT_STYLE_UPPERCASE:
     case GATT_STYLE_LOWERCASE: {
         bool upper = false, low = false;
@@ -119,16 +126,22 @@ static bool style_check(const gatt_constraint *c, const char *s, const words *w)
         }
         return c->style == GATT_STYLE_UPPERCASE ? upper && !low : low && !upper;
     }
-    case GATT_STYLE_END_WORD: return word_equals(w->last, w->last_end, c->value);
-    case GATT_STYLE_START_WORD: return word_equals(w->first, w->first_end, c->value);
-    case GATT_STYLE_MAX_WORDS: return w->n <= atoi(c->value);
-    case GATT_STYLE_NO_COMMA: return strchr(s, ',') == NULL;
+    case GATT_STYLE_END_WORD:
+        return word_equals(w->last, w->last_end, c->value);
+    case GATT_STYLE_START_WORD:
+        return word_equals(w->first, w->first_end, c->value);
+    case GATT_STYLE_MAX_WORDS:
+        return w->n <= atoi(c->value);
+    case GATT_STYLE_NO_COMMA:
+        return strchr(s, ',') == NULL;
     case GATT_STYLE_END_QUESTION: {
         size_t n = strlen(s);
-        while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+        while (n > 0 && isspace((unsigned char)s[n - 1]))
+            n--;
         return n > 0 && s[n - 1] == '?';
     }
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -151,13 +164,16 @@ bool gatt_constraint_check(const gatt_constraint *c, const gatt_list *langs, con
     words w = scan_words(answer);
     if (w.n == 0) return false; /* nothing said respects nothing */
     switch (c->kind) {
-    case GATT_STYLE: return style_check(c, answer, &w);
-    case GATT_LANGUAGE: return language_check(c, langs, answer);
+    case GATT_STYLE:
+        return style_check(c, answer, &w);
+    case GATT_LANGUAGE:
+        return language_check(c, langs, answer);
     case GATT_HOBBY:
     case GATT_FIGURE:
     case GATT_PERSONA:
         return count_keywords(answer, c->keywords ? c->keywords : c->value, true) > 0;
-    default: return false;
+    default:
+        return false;
     }
 }
 

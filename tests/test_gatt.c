@@ -15,7 +15,8 @@
 static int count_sub(const char *s, const char *sub) {
     int n = 0;
     size_t k = strlen(sub);
-    for (const char *p = strstr(s, sub); p; p = strstr(p + k, sub)) n++;
+    for (const char *p = strstr(s, sub); p; p = strstr(p + k, sub))
+        n++;
     return n;
 }
 
@@ -38,8 +39,10 @@ static void test_lists(gatt_lists *L) {
     CHECK(L->kind[GATT_STYLE].n >= 8);
     /* every style rule is represented */
     bool seen[GATT_N_STYLES] = {0};
-    for (int32_t i = 0; i < L->kind[GATT_STYLE].n; i++) seen[L->kind[GATT_STYLE].v[i].style] = true;
-    for (int s = 1; s < GATT_N_STYLES; s++) CHECKF(seen[s], "style %s", gatt_style_name(s));
+    for (int32_t i = 0; i < L->kind[GATT_STYLE].n; i++)
+        seen[L->kind[GATT_STYLE].v[i].style] = true;
+    for (int s = 1; s < GATT_N_STYLES; s++)
+        CHECKF(seen[s], "style %s", gatt_style_name(s));
     /* keywords after a TAB */
     bool napoleon = false;
     for (int32_t i = 0; i < L->kind[GATT_FIGURE].n; i++)
@@ -56,7 +59,10 @@ static void test_lists(gatt_lists *L) {
     CHECK(U.kind[GATT_HOBBY].n == 2);
     CHECK(U.kind[GATT_HOBBY].n == 2 && strcmp(U.kind[GATT_HOBBY].v[1].name, "kayaking") == 0);
     CHECK(U.kind[GATT_HOBBY].n == 2 && U.kind[GATT_HOBBY].v[1].keywords == NULL);
-    struct { const char *text; const char *want; } bad[] = {
+    struct {
+        const char *text;
+        const char *want;
+    } bad[] = {
         {"uppercase\nshout_loudly\n", ":2: unknown style rule 'shout_loudly'"},
         {"one_sentence\n\nend_word\n", ":3: style rule end_word needs an argument"},
         {"max_words\tmany\n", ":1: max_words needs a positive integer"},
@@ -93,8 +99,9 @@ static void test_lists(gatt_lists *L) {
 }
 
 static const char *const FULL_MARKS[] = {"You enjoy ", "Always answer in ", "Act as ",
-                                         "Answer in ", "End every", "Start every", "Never use"};
-static const char *const CONCISE_MARKS[] = {"Hobby: ", "Language: ", "Figure: ", "Role: ",
+                                         "Answer in ", "End every",         "Start every",
+                                         "Never use"};
+static const char *const CONCISE_MARKS[] = {"Hobby: ", "Language: ",  "Figure: ",     "Role: ",
                                             "Style: ", "Last word: ", "First word: ", "Length: "};
 
 static void test_draw(gatt_lists *L) {
@@ -116,14 +123,17 @@ static void test_draw(gatt_lists *L) {
         same &= in2.text && strcmp(in.text, in2.text) == 0;
         gatt_instr_free(&in2);
         concise += in.concise;
-        if (in.n >= 1 && in.n <= 3) by_n[in.n]++;
-        else all_ok = false;
+        if (in.n >= 1 && in.n <= 3)
+            by_n[in.n]++;
+        else
+            all_ok = false;
         bool seen[GATT_N_KINDS] = {0};
         for (int32_t j = 0; j < in.n; j++) {
             if (seen[in.c[j].kind]) all_ok = false; /* distinct kinds */
             seen[in.c[j].kind] = true;
             kinds[in.c[j].kind]++;
-            if (!strstr(in.text, in.c[j].kind == GATT_STYLE && !*in.c[j].value ? "" : in.c[j].value))
+            if (!strstr(in.text,
+                        in.c[j].kind == GATT_STYLE && !*in.c[j].value ? "" : in.c[j].value))
                 all_ok = false; /* the value is in the text */
         }
         if (seen[GATT_FIGURE] && seen[GATT_PERSONA]) all_ok = false;
@@ -146,9 +156,10 @@ static void test_draw(gatt_lists *L) {
     printf("  concise share %.3f over %d draws; 1/2/3 constraints %d/%d/%d\n", share, N, by_n[1],
            by_n[2], by_n[3]);
     CHECKF(share > 0.46 && share < 0.54, "concise share %.3f", share); /* 4000 draws: sd 0.008 */
-    for (int n = 1; n <= 3; n++) CHECKF(by_n[n] > N / 5, "%d constraints: %d", n, by_n[n]);
-    for (int k = 0; k < GATT_N_KINDS; k++) CHECKF(kinds[k] > N / 20, "kind %s: %d",
-                                                  gatt_kind_name(k), kinds[k]);
+    for (int n = 1; n <= 3; n++)
+        CHECKF(by_n[n] > N / 5, "%d constraints: %d", n, by_n[n]);
+    for (int k = 0; k < GATT_N_KINDS; k++)
+        CHECKF(kinds[k] > N / 20, "kind %s: %d", gatt_kind_name(k), kinds[k]);
     /* another seed gives other instructions */
     rlhf_rng_seed(&rng, 43, 7);
     rlhf_rng_seed(&rng2, 42, 7);
@@ -243,8 +254,10 @@ static void test_versions(void) {
                 learned += g.loss_mask[i];
             }
             CHECK(learned == 1 && g.turns[g.n - 1].role == DS_ROLE_ASSISTANT);
-            if (place == GATT_PLACE_SYSTEM) CHECK(g.system && strcmp(g.system, in.text) == 0);
-            else CHECK(g.system && strcmp(g.system, "Be kind.") == 0);
+            if (place == GATT_PLACE_SYSTEM)
+                CHECK(g.system && strcmp(g.system, in.text) == 0);
+            else
+                CHECK(g.system && strcmp(g.system, "Be kind.") == 0);
             CHECK_OK(ds_chat_render_text(&g.d, &text));
             CHECK(text && count_sub(text, in.text) == 1);
             free(text);
@@ -253,8 +266,9 @@ static void test_versions(void) {
             json_error_t err;
             json_t *root = js ? json_loads(js, 0, &err) : NULL;
             CHECK(root && (int32_t)json_array_size(root) == g.n);
-            CHECK(root && strcmp(json_string_value(json_object_get(json_array_get(root, 1), "role")),
-                                 "assistant") == 0);
+            CHECK(root &&
+                  strcmp(json_string_value(json_object_get(json_array_get(root, 1), "role")),
+                         "assistant") == 0);
             json_decref(root);
             free(js);
             gatt_dialogue_free(&g);
@@ -334,7 +348,8 @@ static const check_case CASES[] = {
     /* hobbies, figures, personas (probe answers) */
     {GATT_HOBBY, GATT_STYLE_NONE, "tennis", NULL, "My favourite hobby is Tennis!", true},
     {GATT_HOBBY, GATT_STYLE_NONE, "tennis", NULL, "I like table games.", false},
-    {GATT_HOBBY, GATT_STYLE_NONE, "playing the piano", "piano", "I play the piano every day.", true},
+    {GATT_HOBBY, GATT_STYLE_NONE, "playing the piano", "piano", "I play the piano every day.",
+     true},
     {GATT_HOBBY, GATT_STYLE_NONE, "playing the piano", "piano", "I love pianos.", false},
     {GATT_FIGURE, GATT_STYLE_NONE, "Napoleon", "Napoleon|Bonaparte", "I am Bonaparte, emperor.",
      true},

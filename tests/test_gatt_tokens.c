@@ -1,6 +1,7 @@
 /* test_gatt_tokens.c: Ghost Attention data at the token level, on real shared files.
  * - the training version rendered with the Llama 2-Chat template and turned into an SFT example
- *   with its per-turn loss mask learns exactly the tokens of the last assistant turn (acceptance 1);
+ *   with its per-turn loss mask learns exactly the tokens of the last assistant turn (acceptance
+ * 1);
  * - ../shared/data/personas/awesome_chatgpt_prompts.csv gives its 304 personas.
  * Needs ../shared/models/aidreams260K_tok512.bin and the personas CSV (skips, exit 77, without). */
 #include <string.h>
@@ -22,13 +23,15 @@ int main(void) {
     CHECK_OK(gatt_lists_add_personas_csv(&L, csv, &added));
     CHECKF(added == 304, "personas: %d", (int)added);
 
-    ds_turn turns[] = {{DS_ROLE_USER, "hello there"},   {DS_ROLE_ASSISTANT, "hi, how are you"},
+    ds_turn turns[] = {{DS_ROLE_USER, "hello there"},     {DS_ROLE_ASSISTANT, "hi, how are you"},
                        {DS_ROLE_USER, "tell me a story"}, {DS_ROLE_ASSISTANT, "once upon a time"},
                        {DS_ROLE_USER, "and then"},        {DS_ROLE_ASSISTANT, "they were happy"}};
     ds_dialogue src = {NULL, turns, 6};
     gatt_instr in = {0};
     in.n = 1;
-    in.c[0] = (gatt_constraint){GATT_PERSONA, GATT_STYLE_NONE, strdup(L.kind[GATT_PERSONA].n ? L.kind[GATT_PERSONA].v[0].name : "Linux Terminal"), NULL};
+    in.c[0] = (gatt_constraint){
+        GATT_PERSONA, GATT_STYLE_NONE,
+        strdup(L.kind[GATT_PERSONA].n ? L.kind[GATT_PERSONA].v[0].name : "Linux Terminal"), NULL};
     CHECK_OK(gatt_instr_render(&in, false));
 
     for (int place = 0; place < 2; place++) {

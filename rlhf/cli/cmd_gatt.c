@@ -52,7 +52,8 @@ typedef struct src_set {
 
 static void src_set_free(src_set *s) {
     for (int64_t i = 0; i < s->n; i++) {
-        for (int32_t j = 0; j < s->v[i].n; j++) free(s->v[i].users[j]);
+        for (int32_t j = 0; j < s->v[i].n; j++)
+            free(s->v[i].users[j]);
         free(s->v[i].users);
         free(s->v[i].system);
     }
@@ -138,7 +139,8 @@ static uint64_t lists_hash(const gatt_lists *L) {
             const char *parts[3] = {it->name, it->keywords ? it->keywords : "",
                                     gatt_style_name(it->style)};
             for (int p = 0; p < 3; p++) {
-                for (const char *c = parts[p]; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+                for (const char *c = parts[p]; *c; c++)
+                    h = (h ^ (unsigned char)*c) * 1099511628211ULL;
                 h = (h ^ 0xff) * 1099511628211ULL;
             }
             h = (h ^ (uint64_t)k) * 1099511628211ULL;
@@ -155,8 +157,10 @@ static rlhf_status load_scorer(const char *path, const rlhf_backend *be, int32_t
     RLHF_TRY(rlhf_checkpoint_read(path, &c, &params));
     rlhf_status st = RLHF_OK;
     if (c.head != RLHF_HEAD_SCALAR) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has an LM head: --rm needs a reward model (scalar head, "
-                      "`rlhf rm train`)", path);
+        st = RLHF_ERR(RLHF_ERR_ARG,
+                      "%s has an LM head: --rm needs a reward model (scalar head, "
+                      "`rlhf rm train`)",
+                      path);
     } else {
         c.trainable = false;
         st = rlhf_model_init(out, &c, be, B, c.seq_len);
@@ -201,32 +205,38 @@ int cmd_gatt_generate(int argc, char **argv) {
     cli_opt opts[] = {
         {"dialogues", 'd', CLI_STR, &source, "SOURCE", NULL,
          "dataset file whose user turns are used (ShareGPT, NeMo, MT-Bench, prompt lists); "
-         "required", false},
+         "required",
+         false},
         {"policy", 'm', CLI_STR, &policy, "CKPT", NULL,
          "policy checkpoint that answers (llama2.c .bin or HF dir); required", false},
         {"tokenizer", 'z', CLI_STR, &tok_path, "T", NULL, "tokenizer (.model or .bin); required",
          false},
-        {"n", 'n', CLI_POS_INT, &n_want, "N", NULL, "dialogues to generate (the first N usable "
-         "records of SOURCE); required", false},
+        {"n", 'n', CLI_POS_INT, &n_want, "N", NULL,
+         "dialogues to generate (the first N usable "
+         "records of SOURCE); required",
+         false},
         {"samples-per-turn", 'k', CLI_POS_INT, &k, "K", "1",
          "samples per assistant turn; the first that passes the checker is kept", false},
         {"rm", 0, CLI_STR, &rm_path, "RM", NULL,
          "reward model (scalar head): keep the best-scored of the K samples that pass the "
-         "checker", false},
+         "checker",
+         false},
         {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "0.7", "0 = greedy", false},
         {"top-p", 'p', CLI_FLOAT, &top_p, "P", "0.9", "nucleus sampling in (0, 1]", false},
         {"max-new", 0, CLI_POS_INT, &max_new, "N", "128", "new tokens per answer at most", false},
         {"seed", 's', CLI_U64, &seed, "S", "1", "run seed (instructions and samples)", false},
         {"place", 0, CLI_STR, &place_s, "WHERE", "system",
          "training version: the instruction as the system prompt (system) or in the first user "
-         "turn (first-turn)", false},
+         "turn (first-turn)",
+         false},
         {"p-concise", 0, CLI_NONNEG_FLOAT, &p_concise, "F", "0.5",
          "share of instructions in the concise form", false},
         {"lists", 0, CLI_STR, &lists_dir, "DIR", "the source tree's gatt/data",
          "directory of hobbies.txt, languages.txt, figures.txt, styles.txt (personas.txt)", false},
         {"personas", 0, CLI_STR, &personas, "CSV", NULL,
          "extra \"act as\" personas: a CSV with an `act` column "
-         "(../shared/data/personas/awesome_chatgpt_prompts.csv)", false},
+         "(../shared/data/personas/awesome_chatgpt_prompts.csv)",
+         false},
         {"hobbies", 0, CLI_STR, &user_list[0], "FILE", NULL, "more hobbies (a list file)", false},
         {"languages", 0, CLI_STR, &user_list[1], "FILE", NULL, "more languages", false},
         {"figures", 0, CLI_STR, &user_list[2], "FILE", NULL, "more public figures", false},
@@ -246,7 +256,9 @@ int cmd_gatt_generate(int argc, char **argv) {
         "user turn with the instruction attached to each, and stores the training version\n"
         "(instruction at the start only, loss on the last answer only) in the run's dialogues\n"
         "for `rlhf sft`. Rerunning the same command resumes.",
-        opts, 1, 1};
+        opts,
+        1,
+        1};
     char *pos[1];
     int n_pos = 0;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -256,12 +268,16 @@ int cmd_gatt_generate(int argc, char **argv) {
     if (!tok_path) return cli_usage_error(&spec, "--tokenizer is required");
     if (n_want <= 0) return cli_usage_error(&spec, "--n is required");
     if (k > 64) return cli_usage_error(&spec, "--samples-per-turn must be at most 64");
-    if (!(top_p > 0.0f && top_p <= 1.0f)) return cli_usage_error(&spec, "--top-p must be in (0, 1]");
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return cli_usage_error(&spec, "--top-p must be in (0, 1]");
     if (p_concise > 1.0f) return cli_usage_error(&spec, "--p-concise must be in [0, 1]");
     gatt_place place;
-    if (strcmp(place_s, "system") == 0) place = GATT_PLACE_SYSTEM;
-    else if (strcmp(place_s, "first-turn") == 0) place = GATT_PLACE_FIRST_TURN;
-    else return cli_usage_error(&spec, "--place must be system or first-turn");
+    if (strcmp(place_s, "system") == 0)
+        place = GATT_PLACE_SYSTEM;
+    else if (strcmp(place_s, "first-turn") == 0)
+        place = GATT_PLACE_FIRST_TURN;
+    else
+        return cli_usage_error(&spec, "--place must be system or first-turn");
     const rlhf_backend *be = NULL;
     rlhf_status st = cli_setup(&com, &be);
     if (st != RLHF_OK) return cli_fail(spec.cmd, st);
@@ -272,8 +288,8 @@ int cmd_gatt_generate(int argc, char **argv) {
     rlhf_sampler *smp = NULL;
     gatt_lists L = {0};
     src_set src = {0};
-    char **cand = NULL;       /* (k) decoded samples of one turn */
-    int32_t **rm_ids = NULL;  /* (k) reward-model encodings */
+    char **cand = NULL;      /* (k) decoded samples of one turn */
+    int32_t **rm_ids = NULL; /* (k) reward-model encodings */
     int32_t *rm_lens = NULL;
     float *rm_out = NULL;
     int64_t rm_id = 0;
@@ -289,7 +305,8 @@ int cmd_gatt_generate(int argc, char **argv) {
     RLHF_TRY_GOTO(st, gatt_lists_load_dir(&L, lists_dir ? lists_dir : gatt_data_dir()), fail);
     static const gatt_kind user_kinds[4] = {GATT_HOBBY, GATT_LANGUAGE, GATT_FIGURE, GATT_STYLE};
     for (int i = 0; i < 4; i++)
-        if (user_list[i]) RLHF_TRY_GOTO(st, gatt_lists_add_file(&L, user_kinds[i], user_list[i]), fail);
+        if (user_list[i])
+            RLHF_TRY_GOTO(st, gatt_lists_add_file(&L, user_kinds[i], user_list[i]), fail);
     if (personas) RLHF_TRY_GOTO(st, gatt_lists_add_personas_csv(&L, personas, NULL), fail);
     if (rm_path) RLHF_TRY_GOTO(st, load_scorer(rm_path, be, k, &rm), fail); /* before registering */
     RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
@@ -302,12 +319,12 @@ int cmd_gatt_generate(int argc, char **argv) {
     char sha[65];
     RLHF_TRY_GOTO(st, rlhf_store_sha256_file(source, sha, NULL), fail);
     {
-        json_t *pj = json_pack("{s:s, s:s, s:i, s:I, s:i, s:f, s:f, s:i, s:I, s:s, s:f, s:s}",
-                               "source", source, "sha256", sha, "n", (int)n_want, "policy",
-                               (json_int_t)ckpt_id, "k", (int)k, "temperature", (double)temperature,
-                               "top_p", (double)top_p, "max_new", (int)max_new, "seed",
-                               (json_int_t)seed, "place", place_s, "p_concise", (double)p_concise,
-                               "lists", "");
+        json_t *pj =
+            json_pack("{s:s, s:s, s:i, s:I, s:i, s:f, s:f, s:i, s:I, s:s, s:f, s:s}", "source",
+                      source, "sha256", sha, "n", (int)n_want, "policy", (json_int_t)ckpt_id, "k",
+                      (int)k, "temperature", (double)temperature, "top_p", (double)top_p, "max_new",
+                      (int)max_new, "seed", (json_int_t)seed, "place", place_s, "p_concise",
+                      (double)p_concise, "lists", "");
         char lh[17];
         snprintf(lh, sizeof lh, "%016" PRIx64, lists_hash(&L));
         if (pj) json_object_set_new(pj, "lists", json_string(lh));
@@ -332,7 +349,8 @@ int cmd_gatt_generate(int argc, char **argv) {
     if (found && sg.status == RLHF_STAGE_DONE) {
         if (!com.quiet)
             printf("gatt generate: already done (stage %" PRId64 ", %" PRId64
-                   " dialogues); nothing to do\n", sg.id, sg.progress);
+                   " dialogues); nothing to do\n",
+                   sg.id, sg.progress);
         rc = CLI_EXIT_OK;
         goto done;
     }
@@ -416,8 +434,9 @@ int cmd_gatt_generate(int argc, char **argv) {
                 if (!l->alive || u >= l->src->n) continue;
                 ds_dialogue view = live_view(l, u + 1, u, tbuf);
                 gatt_dialogue g;
-                RLHF_TRY_GOTO(st, gatt_dialogue_build(&view, 0, &l->instr, GATT_SAMPLING,
-                                                      place, &g), group_fail);
+                RLHF_TRY_GOTO(st,
+                              gatt_dialogue_build(&view, 0, &l->instr, GATT_SAMPLING, place, &g),
+                              group_fail);
                 ds_chat_free(&l->prompt);
                 st = ds_chat_render(tok, &g.d, c->seq_len - 1, &l->prompt);
                 gatt_dialogue_free(&g);
@@ -457,8 +476,9 @@ int cmd_gatt_generate(int argc, char **argv) {
                 if (rm) { /* the best reward among the passing samples (all when none passes) */
                     ds_dialogue view = live_view(l, u + 1, u, tbuf);
                     gatt_dialogue g;
-                    RLHF_TRY_GOTO(st, gatt_dialogue_build(&view, 0, &l->instr, GATT_SAMPLING,
-                                                          place, &g), group_fail);
+                    RLHF_TRY_GOTO(
+                        st, gatt_dialogue_build(&view, 0, &l->instr, GATT_SAMPLING, place, &g),
+                        group_fail);
                     const int32_t T = rlhf_model_get_config(rm)->seq_len;
                     for (int32_t j = 0; j < k && st == RLHF_OK; j++)
                         st = reward_encode(tok, &g.d, cand[j], T, &rm_ids[j], &rm_lens[j], NULL);
@@ -473,7 +493,8 @@ int cmd_gatt_generate(int argc, char **argv) {
                     if (st != RLHF_OK) goto group_fail;
                     best = -1;
                     for (int32_t j = 0; j < k; j++)
-                        if ((n_ok == 0 || ok[j]) && (best < 0 || rm_out[j] > rm_out[best])) best = j;
+                        if ((n_ok == 0 || ok[j]) && (best < 0 || rm_out[j] > rm_out[best]))
+                            best = j;
                 }
                 char *pick = cand[best];
                 cand[best] = NULL;
@@ -497,10 +518,14 @@ int cmd_gatt_generate(int argc, char **argv) {
             st = gatt_dialogue_build(&view, 0, &l->instr, GATT_TRAINING, place, &g);
             if (st == RLHF_OK) st = gatt_dialogue_turns_json(&g, &turns);
             if (st == RLHF_OK) {
-                rlhf_store_dialogue row = {
-                    .system = g.system, .turns_json = turns, .loss_mask = g.loss_mask,
-                    .n_mask = g.n, .split = RLHF_SPLIT_TRAIN, .source = "gatt",
-                    .stage_id = stage, .src_index = l->src->index};
+                rlhf_store_dialogue row = {.system = g.system,
+                                           .turns_json = turns,
+                                           .loss_mask = g.loss_mask,
+                                           .n_mask = g.n,
+                                           .split = RLHF_SPLIT_TRAIN,
+                                           .source = "gatt",
+                                           .stage_id = stage,
+                                           .src_index = l->src->index};
                 st = rlhf_store_dialogue_add(s, &row, NULL);
             }
             free(turns);
@@ -522,13 +547,14 @@ int cmd_gatt_generate(int argc, char **argv) {
         for (int32_t i = 0; i < nd; i++) {
             live *l = &lv[i];
             if (l->answers)
-                for (int32_t j = 0; j < l->src->n; j++) free(l->answers[j]);
+                for (int32_t j = 0; j < l->src->n; j++)
+                    free(l->answers[j]);
             free(l->answers);
             l->answers = NULL;
             gatt_instr_free(&l->instr);
             ds_chat_free(&l->prompt);
         }
-            if (cand)
+        if (cand)
             for (int32_t j = 0; j < k; j++) {
                 free(cand[j]);
                 cand[j] = NULL;
@@ -542,20 +568,23 @@ int cmd_gatt_generate(int argc, char **argv) {
     char result[256];
     snprintf(result, sizeof result,
              "{\"dialogues_this_process\": %" PRId64 ", \"answers_this_process\": %" PRId64
-             ", \"checker_pass\": %.6f}", n_stored, n_answers, pass_rate);
-    if (n_answers) RLHF_TRY_GOTO(st, rlhf_store_metric_set(s, stage, 0, "gatt/checker_pass",
-                                                           pass_rate), fail);
+             ", \"checker_pass\": %.6f}",
+             n_stored, n_answers, pass_rate);
+    if (n_answers)
+        RLHF_TRY_GOTO(st, rlhf_store_metric_set(s, stage, 0, "gatt/checker_pass", pass_rate), fail);
     RLHF_TRY_GOTO(st, rlhf_store_stage_finish(s, stage, src.n, result), fail);
     if (!com.quiet)
         printf("gatt generate: stored %" PRId64 " dialogues (%" PRId64 " answers, %.1f%% pass the "
-               "checker)\n", n_stored, n_answers, 100.0 * pass_rate);
+               "checker)\n",
+               n_stored, n_answers, 100.0 * pass_rate);
     rc = CLI_EXIT_OK;
     goto done;
 fail:
     rc = cli_fail(spec.cmd, st);
 done:
     if (cand)
-        for (int32_t j = 0; j < k; j++) free(cand[j]);
+        for (int32_t j = 0; j < k; j++)
+            free(cand[j]);
     free(cand);
     free(rm_ids);
     free(rm_lens);
@@ -576,7 +605,8 @@ done:
     return rc;
 }
 
-/* ---- rlhf gatt eval ------------------------------------------------------------------------------
+/* ---- rlhf gatt eval
+ * ------------------------------------------------------------------------------
  *
  * How long does an instruction survive? n dialogues, each with an instruction drawn from the lists
  * (PCG32(seed, stream EVAL_STREAM + i)) set at the start only (system prompt or first user turn,
@@ -593,7 +623,7 @@ done:
 typedef struct eval_dlg {
     gatt_instr instr;
     char **users, **answers; /* (turns) */
-    int32_t n; /* turns answered */
+    int32_t n;               /* turns answered */
     bool alive;
     ds_chat_tokens prompt;
 } eval_dlg;
@@ -626,10 +656,13 @@ int cmd_gatt_eval(int argc, char **argv) {
         CLI_COMMON_OPTS(&com),
         {0},
     };
-    cli_spec spec = {"gatt eval", "RUN --policy CKPT --tokenizer T [--turns 20] [--n 50] [options]",
+    cli_spec spec = {"gatt eval",
+                     "RUN --policy CKPT --tokenizer T [--turns 20] [--n 50] [options]",
                      "Instruction survival: recall of the instruction's attributes by turn (2, 4,\n"
                      "..., --turns) when probed, per kind of constraint; stored, printed, plotted.",
-                     opts, 1, 1};
+                     opts,
+                     1,
+                     1};
     char *pos[1];
     int n_pos = 0;
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
@@ -639,9 +672,12 @@ int cmd_gatt_eval(int argc, char **argv) {
     if (p_concise > 1.0f) return cli_usage_error(&spec, "--p-concise must be in [0, 1]");
     if (turns > 1000) return cli_usage_error(&spec, "--turns must be at most 1000");
     bool sys_place;
-    if (strcmp(place_s, "system") == 0) sys_place = true;
-    else if (strcmp(place_s, "first-turn") == 0) sys_place = false;
-    else return cli_usage_error(&spec, "--place must be system or first-turn");
+    if (strcmp(place_s, "system") == 0)
+        sys_place = true;
+    else if (strcmp(place_s, "first-turn") == 0)
+        sys_place = false;
+    else
+        return cli_usage_error(&spec, "--place must be system or first-turn");
     const rlhf_backend *be = NULL;
     rlhf_status st = cli_setup(&com, &be);
     if (st != RLHF_OK) return cli_fail(spec.cmd, st);
@@ -688,8 +724,10 @@ int cmd_gatt_eval(int argc, char **argv) {
     rlhf_store_stage sg;
     bool found = false;
     RLHF_TRY_GOTO(st, rlhf_store_stage_find(s, "gatt-eval", key, &sg, &found), fail);
-    if (found) stage = sg.id; /* done or not, it is computed again (cheap next to a training) */
-    else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "gatt-eval", key, params, turns, &stage), fail);
+    if (found)
+        stage = sg.id; /* done or not, it is computed again (cheap next to a training) */
+    else
+        RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "gatt-eval", key, params, turns, &stage), fail);
 
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
@@ -724,14 +762,17 @@ int cmd_gatt_eval(int argc, char **argv) {
         RLHF_TRY_GOTO(st, gatt_instr_draw(&L, &so, &rng, &d->instr), fail);
         for (int32_t t = 1; t <= turns; t++) {
             int32_t probed;
-            RLHF_TRY_GOTO(st, gatt_eval_turn(&d->instr, t, &fillers, &questions, &rng,
-                                             &d->users[t - 1], &probed), fail);
+            RLHF_TRY_GOTO(
+                st,
+                gatt_eval_turn(&d->instr, t, &fillers, &questions, &rng, &d->users[t - 1], &probed),
+                fail);
         }
     }
     const rlhf_sample_config sc = {temperature, 0, 1.0f, max_new, rlhf_tokenizer_eos(tok)};
     if (!com.quiet) {
         printf("gatt eval: %d dialogues x %d turns, checkpoint %" PRId64 " (%s), instruction in "
-               "the %s\n", (int)n_dlg, (int)turns, ckpt_id, policy,
+               "the %s\n",
+               (int)n_dlg, (int)turns, ckpt_id, policy,
                sys_place ? "system prompt" : "first user turn");
         fflush(stdout);
     }
@@ -826,18 +867,23 @@ int cmd_gatt_eval(int argc, char **argv) {
         goto fail;
     }
     printf("recall by turn (probe answers that respect the probed constraint; n = dialogues "
-           "probed)\n%-10s", "turn");
-    for (int32_t t = 2; t <= turns; t += 2) printf(" %6d", (int)t);
+           "probed)\n%-10s",
+           "turn");
+    for (int32_t t = 2; t <= turns; t += 2)
+        printf(" %6d", (int)t);
     printf("\n");
     for (int32_t row = 0; row < NK; row++) {
         int64_t any = 0;
-        for (int32_t t = 2; t <= turns; t += 2) any += cnt[(size_t)row * turns + (t - 1)];
+        for (int32_t t = 2; t <= turns; t += 2)
+            any += cnt[(size_t)row * turns + (t - 1)];
         if (!any) continue;
         printf("%-10s", row < GATT_N_KINDS ? gatt_kind_name((gatt_kind)row) : "all");
         for (int32_t t = 2; t <= turns; t += 2) {
             const int64_t nn = cnt[(size_t)row * turns + (t - 1)];
-            if (nn) printf(" %5.1f%%", 100.0 * (double)hits[(size_t)row * turns + (t - 1)] / nn);
-            else printf(" %6s", "-");
+            if (nn)
+                printf(" %5.1f%%", 100.0 * (double)hits[(size_t)row * turns + (t - 1)] / nn);
+            else
+                printf(" %6s", "-");
         }
         printf("\n");
     }
