@@ -50,6 +50,8 @@ int cmd_rm_train(int argc, char **argv); /* cmd_rm.c */
 int cmd_rm_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_ppo(int argc, char **argv); /* cmd_ppo.c */
+int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
+int cmd_gatt_eval(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 

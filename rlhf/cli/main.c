@@ -30,6 +30,10 @@ static const cli_command commands[] = {
     {"rs report", "best-of-k reward curves of a round (store + SVG)", cmd_rs_report},
     {"rs round", "one rejection-sampling round: sample, score, select, fine-tune", cmd_rs_round},
     {"ppo", "PPO under a KL penalty with the gated reward (resumable)", cmd_ppo},
+    {"gatt generate", "Ghost Attention data: a policy answers dialogues under a drawn instruction",
+     cmd_gatt_generate},
+    {"gatt eval", "instruction recall by turn (Table 30 layout): stored, printed, plotted",
+     cmd_gatt_eval},
     /* models and tokenizers */
     {"generate", "sample text from a checkpoint (greedy or temperature, top-k, top-p)", cmd_generate},
     {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
