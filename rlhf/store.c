@@ -21,7 +21,7 @@
 #include "store.h"
 #include "store_schema.h"
 
-#define STMT_CACHE 48
+#define STMT_CACHE 64
 
 struct rlhf_store {
     sqlite3 *db;
@@ -659,6 +659,62 @@ rlhf_status rlhf_store_sample_add(rlhf_store *s, const rlhf_store_sample *x, int
     return r;
 }
 
+rlhf_status rlhf_store_rollout_add(rlhf_store *s, const rlhf_store_rollout *x, int64_t *id) {
+    if (x->n_tokens < 0) return RLHF_ERR(RLHF_ERR_ARG, "rollout: negative token count");
+    size_t nb = (size_t)x->n_tokens * 4;
+    uint8_t *tok = malloc(nb ? nb : 1), *lp = NULL;
+    if (!tok) return RLHF_ERR(RLHF_ERR_NOMEM, "rollout: cannot allocate %zu bytes", nb);
+    rlhf_store_pack_i32(x->tokens, x->n_tokens, tok);
+    if (x->logprobs) {
+        lp = malloc(nb ? nb : 1);
+        if (!lp) {
+            free(tok);
+            return RLHF_ERR(RLHF_ERR_NOMEM, "rollout: cannot allocate %zu bytes", nb);
+        }
+        rlhf_store_pack_f32(x->logprobs, x->n_tokens, lp);
+    }
+    sqlite3_stmt *st = NULL;
+    rlhf_status r = stmt(s,
+                         "INSERT INTO rollouts (stage_id, iteration, idx, prompt_id, "
+                         "checkpoint_id, seed, temperature, tokens, logprobs, text, finish, reward_help, "
+                         "reward_safe, gate, reward_gated, reward_final, kl, advantage_mean) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                         "?15, ?16, ?17, ?18) "
+                         "ON CONFLICT (stage_id, iteration, idx) DO NOTHING",
+                         &st);
+    if (r == RLHF_OK) {
+        sqlite3_bind_int64(st, 1, x->stage_id);
+        sqlite3_bind_int(st, 2, x->iteration);
+        sqlite3_bind_int(st, 3, x->idx);
+        sqlite3_bind_int64(st, 4, x->prompt_id);
+        sqlite3_bind_int64(st, 5, x->checkpoint_id);
+        sqlite3_bind_int64(st, 6, (int64_t)x->seed); /* its two's-complement bits */
+        sqlite3_bind_double(st, 7, (double)x->temperature);
+        sqlite3_bind_blob(st, 8, tok, (int)nb, SQLITE_STATIC);
+        if (lp)
+            sqlite3_bind_blob(st, 9, lp, (int)nb, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 9);
+        bind_text(st, 10, x->text ? x->text : "");
+        bind_text(st, 11, x->finish);
+        sqlite3_bind_double(st, 12, x->reward_help);
+        sqlite3_bind_double(st, 13, x->reward_safe);
+        bind_text(st, 14, x->gate);
+        sqlite3_bind_double(st, 15, x->reward_gated);
+        sqlite3_bind_double(st, 16, x->reward_final);
+        sqlite3_bind_double(st, 17, x->kl);
+        sqlite3_bind_double(st, 18, x->advantage_mean);
+        r = insert_or_find(s, st, "insert rollout",
+                           "SELECT id FROM rollouts WHERE stage_id = ?1 AND iteration = ?2 AND "
+                           "idx = ?3",
+                           x->stage_id, x->iteration, x->idx, 0, 3, id);
+        sqlite3_clear_bindings(st); /* tok/lp are freed below */
+    }
+    free(tok);
+    free(lp);
+    return r;
+}
+
 rlhf_status rlhf_store_score_add(rlhf_store *s, int64_t sample_id, int64_t rm_checkpoint_id,
                                  double value, int64_t stage_id, int64_t *id) {
     sqlite3_stmt *st = NULL;
@@ -812,7 +868,8 @@ rlhf_status rlhf_store_checkpoint_add(rlhf_store *s, const char *role, const cha
 
 static const char *const table_names[] = {"stages", "checkpoints", "prompts",
                                           "pairs",  "dialogues",   "samples",
-                                          "scores", "selections",  "metrics"};
+                                          "scores", "selections",  "metrics",
+                                          "rollouts"};
 
 rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
     /* Table names cannot be bound; the name must be one of ours and each gets its own literal. */
@@ -821,7 +878,7 @@ rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
         "SELECT count(*) FROM prompts",   "SELECT count(*) FROM pairs",
         "SELECT count(*) FROM dialogues", "SELECT count(*) FROM samples",
         "SELECT count(*) FROM scores",    "SELECT count(*) FROM selections",
-        "SELECT count(*) FROM metrics"};
+        "SELECT count(*) FROM metrics",   "SELECT count(*) FROM rollouts"};
     for (size_t i = 0; i < sizeof table_names / sizeof *table_names; i++)
         if (strcmp(table, table_names[i]) == 0) return pragma_int(s, sql[i], n);
     return RLHF_ERR(RLHF_ERR_ARG, "no table '%s' in the run store", table);
@@ -921,14 +978,17 @@ rlhf_status rlhf_store_dialogues_each(rlhf_store *s, rlhf_store_dialogue_fn fn, 
                 dialogue_row, (void *)fn, ctx);
 }
 
-static rlhf_status sample_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
-    int nb = sqlite3_column_bytes(st, 7);
-    const void *tb = sqlite3_column_blob(st, 7);
+/* Unpacks the token BLOB in column ct and the log-prob BLOB (or NULL) in column cl of the current
+ * row into s->tok_buf / s->lp_buf; *n tokens, *has_lp. what names the table in errors. */
+static rlhf_status unpack_arrays(rlhf_store *s, sqlite3_stmt *st, int ct, int cl,
+                                 const char *what, int64_t *n_out, bool *has_lp_out) {
+    int nb = sqlite3_column_bytes(st, ct);
+    const void *tb = sqlite3_column_blob(st, ct);
     int64_t n = nb / 4;
-    bool has_lp = sqlite3_column_type(st, 8) != SQLITE_NULL;
-    if (has_lp && sqlite3_column_bytes(st, 8) != nb)
-        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: sample %lld: logprobs and tokens differ in length",
-                        s->db_path, (long long)sqlite3_column_int64(st, 0));
+    bool has_lp = sqlite3_column_type(st, cl) != SQLITE_NULL;
+    if (has_lp && sqlite3_column_bytes(st, cl) != nb)
+        return RLHF_ERR(RLHF_ERR_FORMAT, "%s: %s %lld: logprobs and tokens differ in length",
+                        s->db_path, what, (long long)sqlite3_column_int64(st, 0));
     if (n > s->buf_cap) {
         int32_t *t = realloc(s->tok_buf, (size_t)n * sizeof *t);
         if (t) s->tok_buf = t;
@@ -938,7 +998,16 @@ static rlhf_status sample_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *c
         s->buf_cap = n;
     }
     if (n) rlhf_store_unpack_i32(tb, n, s->tok_buf);
-    if (has_lp && n) rlhf_store_unpack_f32(sqlite3_column_blob(st, 8), n, s->lp_buf);
+    if (has_lp && n) rlhf_store_unpack_f32(sqlite3_column_blob(st, cl), n, s->lp_buf);
+    *n_out = n;
+    *has_lp_out = has_lp;
+    return RLHF_OK;
+}
+
+static rlhf_status sample_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
+    int64_t n = 0;
+    bool has_lp = false;
+    RLHF_TRY(unpack_arrays(s, st, 7, 8, "sample", &n, &has_lp));
     const char *fin = col_text(st, 10);
     rlhf_store_sample x = {
         .id = sqlite3_column_int64(st, 0),
@@ -963,6 +1032,60 @@ rlhf_status rlhf_store_samples_each(rlhf_store *s, rlhf_store_sample_fn fn, void
                 "SELECT id, prompt_id, round, checkpoint_id, idx, seed, temperature, tokens, "
                 "logprobs, text, finish, stage_id FROM samples ORDER BY id",
                 sample_row, (void *)fn, ctx);
+}
+
+static rlhf_status rollout_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
+    int64_t n = 0;
+    bool has_lp = false;
+    RLHF_TRY(unpack_arrays(s, st, 8, 9, "rollout", &n, &has_lp));
+    rlhf_store_rollout x = {
+        .id = sqlite3_column_int64(st, 0),
+        .stage_id = sqlite3_column_int64(st, 1),
+        .iteration = sqlite3_column_int(st, 2),
+        .idx = sqlite3_column_int(st, 3),
+        .prompt_id = sqlite3_column_int64(st, 4),
+        .checkpoint_id = sqlite3_column_int64(st, 5),
+        .seed = (uint64_t)sqlite3_column_int64(st, 6),
+        .temperature = (float)sqlite3_column_double(st, 7),
+        .tokens = s->tok_buf,
+        .logprobs = has_lp ? s->lp_buf : NULL,
+        .n_tokens = (int32_t)n,
+        .text = col_text(st, 10),
+        .finish = col_text(st, 11),
+        .reward_help = sqlite3_column_double(st, 12),
+        .reward_safe = sqlite3_column_double(st, 13),
+        .gate = col_text(st, 14),
+        .reward_gated = sqlite3_column_double(st, 15),
+        .reward_final = sqlite3_column_double(st, 16),
+        .kl = sqlite3_column_double(st, 17),
+        .advantage_mean = sqlite3_column_double(st, 18),
+    };
+    return ((rlhf_store_rollout_fn)fn)(ctx, &x);
+}
+
+rlhf_status rlhf_store_rollouts_each(rlhf_store *s, int64_t stage_id, rlhf_store_rollout_fn fn,
+                                     void *ctx) {
+    static const char sql[] =
+        "SELECT id, stage_id, iteration, idx, prompt_id, checkpoint_id, seed, temperature, "
+        "tokens, logprobs, text, finish, reward_help, reward_safe, gate, reward_gated, "
+        "reward_final, kl, advantage_mean FROM rollouts WHERE ?1 = 0 OR stage_id = ?1 "
+        "ORDER BY stage_id, iteration, idx";
+    sqlite3_stmt *st = NULL;
+    RLHF_TRY(stmt(s, sql, &st));
+    sqlite3_bind_int64(st, 1, stage_id);
+    rlhf_status r = RLHF_OK;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            r = SQL_ERR(s, "read rollouts");
+            break;
+        }
+        r = rollout_row(s, st, (void *)fn, ctx);
+        if (r != RLHF_OK) break;
+    }
+    sqlite3_reset(st);
+    return r;
 }
 
 static rlhf_status selection_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define RLHF_STORE_SCHEMA_VERSION 1 /* user_version of a database this program writes */
+#define RLHF_STORE_SCHEMA_VERSION 2 /* user_version of a database this program writes */
 #define RLHF_STORE_DB_NAME        "rlhf.db"
 
 typedef struct rlhf_store rlhf_store;
@@ -174,6 +174,29 @@ rlhf_status rlhf_store_dialogue_add(rlhf_store *s, const rlhf_store_dialogue *d,
 rlhf_status rlhf_store_sample_add(rlhf_store *s, const rlhf_store_sample *x, int64_t *id);
 rlhf_status rlhf_store_score_add(rlhf_store *s, int64_t sample_id, int64_t rm_checkpoint_id,
                                  double value, int64_t stage_id, int64_t *id);
+/* A PPO rollout (table `rollouts`): one response of an iteration with its rewards, KL and
+ * advantage. PPO rollouts are not rows of `samples` (the rejection-sampling pool). */
+typedef struct rlhf_store_rollout {
+    int64_t id;
+    int64_t stage_id, prompt_id, checkpoint_id; /* the ppo stage; the policy that sampled */
+    int32_t iteration, idx; /* the iteration it fed (1-based); its position in the batch */
+    uint64_t seed;
+    float temperature;
+    const int32_t *tokens; /* (n_tokens) response ids */
+    const float *logprobs; /* (n_tokens) sampler log-probs; NULL: none */
+    int32_t n_tokens;
+    const char *text;
+    const char *finish; /* "eos" | "length" */
+    const char *gate;   /* "helpfulness" | "safety": the score R_c took */
+    double reward_help, reward_safe, reward_gated; /* raw scores and R_c */
+    double reward_final;   /* whiten(logit(R_c)) + no-EOS penalty: the score PPO used */
+    double kl;             /* sum over the response of the per-token KL to the reference */
+    double advantage_mean; /* mean whitened advantage over the response's tokens */
+} rlhf_store_rollout;
+/* Inserts a rollout; a repeated (stage, iteration, idx) is not inserted again (*id, may be NULL,
+ * gets the existing row's id), so that a redone iteration of a resumed stage writes nothing new. */
+rlhf_status rlhf_store_rollout_add(rlhf_store *s, const rlhf_store_rollout *x, int64_t *id);
+
 /* Replaces the selection of (round, prompt) if there is one. */
 rlhf_status rlhf_store_selection_set(rlhf_store *s, int32_t round, int64_t prompt_id,
                                      int64_t sample_id, int64_t stage_id);
@@ -207,6 +230,11 @@ rlhf_status rlhf_store_pairs_each(rlhf_store *s, rlhf_store_pair_fn fn, void *ct
 rlhf_status rlhf_store_dialogues_each(rlhf_store *s, rlhf_store_dialogue_fn fn, void *ctx);
 rlhf_status rlhf_store_samples_each(rlhf_store *s, rlhf_store_sample_fn fn, void *ctx);
 rlhf_status rlhf_store_selections_each(rlhf_store *s, rlhf_store_selection_fn fn, void *ctx);
+
+/* Rollouts ordered by (stage, iteration, idx); stage_id 0: every stage. */
+typedef rlhf_status (*rlhf_store_rollout_fn)(void *ctx, const rlhf_store_rollout *x);
+rlhf_status rlhf_store_rollouts_each(rlhf_store *s, int64_t stage_id, rlhf_store_rollout_fn fn,
+                                     void *ctx);
 
 /* A score with its reward model's role and its sample's round and prompt (scores_each). */
 typedef struct rlhf_store_score {

@@ -117,6 +117,30 @@ static const char *const rlhf_store_migrations[] = {
     "  value REAL NOT NULL,\n"
     "  UNIQUE (stage_id, name, step)\n"
     ");\n",
+    /* 1 -> 2: PPO rollouts (issue 7), kept out of `samples` so that no reader of the
+     * rejection-sampling pool (score, rs select / report, sft, export) can see them */
+    "CREATE TABLE rollouts (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  stage_id INTEGER NOT NULL REFERENCES stages (id),  -- the ppo stage\n"
+    "  iteration INTEGER NOT NULL CHECK (iteration >= 1),  -- the PPO iteration it fed (1-based)\n"
+    "  idx INTEGER NOT NULL CHECK (idx >= 0),  -- position in the iteration's batch\n"
+    "  prompt_id INTEGER NOT NULL REFERENCES prompts (id),\n"
+    "  checkpoint_id INTEGER NOT NULL REFERENCES checkpoints (id),  -- the policy that sampled\n"
+    "  seed INTEGER NOT NULL,\n"
+    "  temperature REAL NOT NULL CHECK (temperature >= 0),\n"
+    "  tokens BLOB NOT NULL CHECK (length(tokens) % 4 = 0),  -- int32 little-endian\n"
+    "  logprobs BLOB CHECK (logprobs IS NULL OR length(logprobs) = length(tokens)),  -- float32\n"
+    "  text TEXT NOT NULL,\n"
+    "  finish TEXT NOT NULL CHECK (finish IN ('eos', 'length')),\n"
+    "  reward_help REAL NOT NULL,     -- helpfulness reward model, raw\n"
+    "  reward_safe REAL NOT NULL,     -- safety reward model, raw\n"
+    "  gate TEXT NOT NULL CHECK (gate IN ('helpfulness', 'safety')),  -- which one R_c took\n"
+    "  reward_gated REAL NOT NULL,    -- R_c\n"
+    "  reward_final REAL NOT NULL,    -- whiten(logit(R_c)) + no-EOS penalty: the last token's score\n"
+    "  kl REAL NOT NULL,              -- sum over the response of the per-token KL to the reference\n"
+    "  advantage_mean REAL NOT NULL,  -- mean whitened advantage over the response's tokens\n"
+    "  UNIQUE (stage_id, iteration, idx)\n"
+    ");\n",
 };
 
 #define RLHF_STORE_N_MIGRATIONS                                                                    \

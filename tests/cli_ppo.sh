@@ -5,12 +5,17 @@
 #   cli-ppo-01  3 iterations: metrics per iteration in the store (KL to the reference exactly 0 in
 #               the first, where policy == reference), a policy checkpoint per iteration, stage done,
 #               the reward/KL curve and its SVG plot
-#   cli-ppo-02  the same run stopped after iteration 1 (--stop-after) and resumed: the final
-#               weights equal the uninterrupted run's byte for byte
+#   cli-ppo-02  the same run stopped after iteration 1 (--stop-after), iteration 1 redone (its
+#               `latest` removed) and resumed: the final weights equal the uninterrupted run's
 #   cli-ppo-03  the same run killed with kill -9 at several moments and rerun until it finishes:
 #               the same final weights; integrity_check ok
 #   cli-ppo-04  bad input: a reward model given as the policy is a clear error (exit 1)
 #   cli-ppo-05  --value-init from an LM checkpoint (a new scalar head), --kl k3, --entropy no
+#   cli-ppo-06  rollouts in the store: batch x iterations rows, no duplicate (stage, iteration, idx)
+#               after kill -9 and resume and the same rows as the uninterrupted run, iteration 1
+#               sampled by the start policy with KL 0, the gate and the rewards consistent; they
+#               are not samples: `rs select` finds no candidates, `export --what samples` is
+#               empty, `export --what rollouts` writes them all
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -101,6 +106,10 @@ WA=$(last_weights "$A")
 
 # ---- cli-ppo-02: stop after 1, resume ------------------------------------------------------------------
 "$BIN" ppo "$B" --iterations $N "${PPO[@]}" --stop-after 1 >"$TMP/b1.out" 2>&1 || fail "cli-ppo-02 stop-after: $(tail -3 "$TMP/b1.out")"
+# as if killed after iteration 1's store commit but before its `latest`: iteration 1 is redone,
+# its metrics and rollouts written a second time
+rm -f "$B"/ckpt/ppo-*/latest
+"$BIN" ppo "$B" --iterations $N "${PPO[@]}" --stop-after 1 >"$TMP/b1.out" 2>&1 || fail "cli-ppo-02 redo: $(tail -3 "$TMP/b1.out")"
 "$BIN" ppo "$B" --iterations $N "${PPO[@]}" >"$TMP/b2.out" 2>&1 || fail "cli-ppo-02 resume: $(tail -3 "$TMP/b2.out")"
 grep -q resuming "$TMP/b2.out" || fail "cli-ppo-02 the second run did not resume"
 cmp -s "$WA" "$(last_weights "$B")" && ok "cli-ppo-02 stopped after 1 and resumed: same weights as the uninterrupted run" ||
@@ -149,6 +158,43 @@ e5=$(q "$A" "SELECT count(*) FROM metrics WHERE stage_id = $st5 AND name = 'ppo/
 [ "$st5" != "$stage" ] && [ "$n5" = 2 ] && [ "$e5" = 0 ] &&
     ok "cli-ppo-05 value model from an LM checkpoint, k3 KL, entropy off: a new stage with its metrics" ||
     fail "cli-ppo-05 stage $st5 (first $stage), metrics $n5, entropy rows $e5"
+
+# ---- cli-ppo-06: rollouts ---------------------------------------------------------------------------------
+BATCH=8
+rows() { q "$1" "SELECT r.iteration, r.idx, r.prompt_id, hex(r.tokens), r.finish, r.gate, printf('%.6g %.6g %.6g %.6g %.6g %.6g', r.reward_help, r.reward_safe, r.reward_gated, r.reward_final, r.kl, r.advantage_mean) FROM rollouts r JOIN stages s ON s.id = r.stage_id WHERE s.id = (SELECT min(id) FROM stages WHERE kind = 'ppo') ORDER BY 1, 2"; }
+rows "$A" >"$TMP/a.rows"
+rows "$C" >"$TMP/c.rows"
+rows "$B" >"$TMP/b.rows"
+for R in "$A" "$B" "$C"; do
+    st=$(q "$R" "SELECT min(id) FROM stages WHERE kind = 'ppo'")
+    n=$(q "$R" "SELECT count(*) FROM rollouts WHERE stage_id = $st")
+    d=$(q "$R" "SELECT count(*) FROM (SELECT DISTINCT iteration, idx FROM rollouts WHERE stage_id = $st)")
+    per=$(q "$R" "SELECT group_concat(c) FROM (SELECT count(*) c FROM rollouts WHERE stage_id = $st GROUP BY iteration ORDER BY iteration)")
+    [ "$n" = $((BATCH * N)) ] && [ "$d" = "$n" ] && [ "$per" = "$BATCH,$BATCH,$BATCH" ] &&
+        ok "cli-ppo-06 $(basename "$R"): $n rollouts ($per per iteration), no duplicates" ||
+        fail "cli-ppo-06 $(basename "$R"): $n rollouts, $d distinct, per iteration '$per' (want $BATCH x $N)"
+done
+cmp -s "$TMP/a.rows" "$TMP/c.rows" && cmp -s "$TMP/a.rows" "$TMP/b.rows" &&
+    ok "cli-ppo-06 iteration redone / killed and resumed: the same rollouts as the uninterrupted run" ||
+    fail "cli-ppo-06 rollouts differ after a redo or kill -9: $(diff "$TMP/a.rows" "$TMP/b.rows" | head -2) $(diff "$TMP/a.rows" "$TMP/c.rows" | head -2)"
+chk=$(q "$A" "SELECT
+  sum(r.iteration = 1 AND (r.kl != 0 OR r.checkpoint_id != (SELECT json_extract(params, '$.policy') FROM stages WHERE id = r.stage_id))),
+  sum(r.iteration > 1 AND r.checkpoint_id != (SELECT c.id FROM checkpoints c WHERE c.stage_id = r.stage_id AND c.role = 'policy' AND c.step = r.iteration - 1)),
+  sum(r.reward_gated != CASE r.gate WHEN 'safety' THEN r.reward_safe ELSE r.reward_help END),
+  sum(length(r.tokens) = 0 OR length(r.logprobs) != length(r.tokens))
+  FROM rollouts r WHERE r.stage_id = $stage")
+[ "$chk" = "0|0|0|0" ] && ok "cli-ppo-06 provenance (start policy, then iter-<k-1>), KL 0 in iteration 1, R_c = the gate's score, log-probs per token" ||
+    fail "cli-ppo-06 inconsistent rollouts (bad iteration 1 | bad checkpoint | bad gate | bad arrays): $chk"
+"$BIN" score "$A" --model "$A/ckpt/rm-helpfulness/hf" --tokenizer "$TOK" --threads 1 >"$TMP/score.out" 2>&1
+"$BIN" rs select "$A" --round 0 >"$TMP/rs.out" 2>&1
+n_sco=$(q "$A" "SELECT count(*) FROM scores")
+n_sel=$(q "$A" "SELECT count(*) FROM selections")
+n_smp=$("$BIN" export "$A" --what samples -q | wc -l)
+n_exp=$("$BIN" export "$A" --what rollouts -q | grep -c '"kind": *"rollout"')
+n_all=$(q "$A" "SELECT count(*) FROM rollouts")
+[ "$n_sco" = 0 ] && [ "$n_sel" = 0 ] && [ "$n_smp" = 0 ] && [ "$n_exp" = "$n_all" ] &&
+    ok "cli-ppo-06 rollouts are not samples: score scored $n_sco, rs select selected $n_sel, export samples $n_smp rows, export rollouts $n_exp of $n_all" ||
+    fail "cli-ppo-06 scored $n_sco, rs select selected $n_sel (want 0: $(tail -1 "$TMP/rs.out")), export samples $n_smp (want 0), rollouts $n_exp of $n_all"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_schema.h" /* the v1 schema text, to build a version-1 database by hand */
 #include "test.h"
 
 static char root[256];
@@ -98,7 +99,7 @@ static void test_migrations(void) {
     if (s) CHECK_OK(rlhf_store_user_version(s, &v));
     CHECK(v == RLHF_STORE_SCHEMA_VERSION);
     rlhf_store_close(s);
-    CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 9);
+    CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 10);
     /* a newer version is refused, and the file is left alone */
     path_of(run, sizeof run, "v99");
     mkdir(run, 0777);
@@ -115,6 +116,172 @@ static void test_migrations(void) {
     CHECK(raw_exec(db, "CREATE TABLE t (x)") == SQLITE_OK);
     CHECK(rlhf_store_open(&s, run, false) == RLHF_ERR_FORMAT);
     CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema") == 1);
+}
+
+/* Rollouts seen by a walk: the count, the sum of idx, the first row's fields. */
+typedef struct seen_rollouts {
+    int n;
+    int64_t idx_sum, stage_id;
+    int32_t iteration, n_tokens, tokens[4];
+    float lp0;
+    double reward_final, kl, advantage_mean;
+    char gate[16], finish[8];
+} seen_rollouts;
+
+static rlhf_status see_rollout(void *ctx, const rlhf_store_rollout *x) {
+    seen_rollouts *r = ctx;
+    if (r->n == 0) {
+        r->stage_id = x->stage_id;
+        r->iteration = x->iteration;
+        r->n_tokens = x->n_tokens;
+        for (int32_t i = 0; i < x->n_tokens && i < 4; i++) r->tokens[i] = x->tokens[i];
+        r->lp0 = x->logprobs ? x->logprobs[0] : 0.0f;
+        r->reward_final = x->reward_final;
+        r->kl = x->kl;
+        r->advantage_mean = x->advantage_mean;
+        snprintf(r->gate, sizeof r->gate, "%s", x->gate);
+        snprintf(r->finish, sizeof r->finish, "%s", x->finish);
+    }
+    r->idx_sum += x->idx;
+    r->n++;
+    return RLHF_OK;
+}
+
+static rlhf_status first_prompt_text(void *ctx, const rlhf_store_prompt *p) {
+    char *buf = ctx;
+    if (!buf[0]) snprintf(buf, 64, "%s", p->text);
+    return RLHF_OK;
+}
+
+/* store-mig-v1: a version-1 database (built with the v1 migration text alone, rows written by
+ * hand) opens as version 2: its rows are intact, `rollouts` exists and takes rows; the v2 step
+ * ran once (a reopen changes nothing). */
+static void test_migrate_v1(void) {
+    char run[512], db[600];
+    path_of(run, sizeof run, "v1");
+    mkdir(run, 0777);
+    snprintf(db, sizeof db, "%s/rlhf.db", run);
+    CHECK(raw_exec(db, rlhf_store_migrations[0]) == SQLITE_OK);
+    CHECK(raw_exec(db,
+                   "PRAGMA user_version = 1;"
+                   "INSERT INTO stages (kind, key, started_at) VALUES ('import', 'k', 'now');"
+                   "INSERT INTO prompts (text, split, source, stage_id, src_index) "
+                   "VALUES ('old prompt', 'train', 'test', 1, 0);"
+                   "INSERT INTO checkpoints (role, path, sha256, created_at) "
+                   "VALUES ('policy', 'p', printf('%064d', 0), 'now');"
+                   "INSERT INTO samples (prompt_id, round, checkpoint_id, seed, temperature, "
+                   "tokens, text, finish) VALUES (1, 0, 1, 7, 1.0, x'01000000', 'a', 'eos');"
+                   "INSERT INTO metrics (stage_id, step, name, value) VALUES (1, 0, 'm', 2.5);") ==
+          SQLITE_OK);
+    CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'rollouts'") == 0);
+    rlhf_store *s = NULL;
+    CHECK_OK(rlhf_store_open(&s, run, false));
+    if (!s) return;
+    int32_t v = -1;
+    CHECK_OK(rlhf_store_user_version(s, &v));
+    CHECK(v == 2 && v == RLHF_STORE_SCHEMA_VERSION);
+    static const struct { const char *table; int64_t n; } want[] = {
+        {"stages", 1}, {"prompts", 1}, {"checkpoints", 1}, {"samples", 1},
+        {"metrics", 1}, {"rollouts", 0}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        int64_t n = -1;
+        CHECK_OK(rlhf_store_count(s, want[i].table, &n));
+        CHECKF(n == want[i].n, "%s: %lld rows after the migration", want[i].table, (long long)n);
+    }
+    char text[64] = "";
+    CHECK_OK(rlhf_store_prompts_each(s, first_prompt_text, text));
+    CHECK(strcmp(text, "old prompt") == 0);
+    int64_t ppo = 0, rid = 0;
+    CHECK_OK(rlhf_store_stage_begin(s, "ppo", "k", NULL, 1, &ppo));
+    const int32_t tok[2] = {5, 2};
+    const float lp[2] = {-0.5f, -1.25f};
+    rlhf_store_rollout r = {.stage_id = ppo, .prompt_id = 1, .checkpoint_id = 1, .iteration = 1,
+                            .idx = 0, .seed = 3, .temperature = 1.0f, .tokens = tok,
+                            .logprobs = lp, .n_tokens = 2, .text = "x", .finish = "eos",
+                            .gate = "helpfulness", .reward_final = 0.5};
+    CHECK_OK(rlhf_store_rollout_add(s, &r, &rid));
+    CHECK(rid > 0);
+    rlhf_store_close(s);
+    CHECK(raw_int(db, "PRAGMA user_version") == 2);
+    CHECK(raw_int(db, "SELECT count(*) FROM samples WHERE seed = 7 AND text = 'a'") == 1);
+    CHECK(raw_int(db, "SELECT count(*) FROM rollouts") == 1);
+    CHECK_OK(rlhf_store_open(&s, run, false)); /* already at 2: nothing to do */
+    rlhf_store_close(s);
+    CHECK(raw_int(db, "SELECT count(*) FROM rollouts") == 1);
+}
+
+/* store-rollouts: add / re-add (a no-op returning the same id) / read back by stage, CHECKs. */
+static void test_rollouts(void) {
+    char run[512], ck[600];
+    path_of(run, sizeof run, "rollouts");
+    rlhf_store *s = NULL;
+    CHECK_OK(rlhf_store_open(&s, run, true));
+    if (!s) return;
+    int64_t imp = 0, st1 = 0, st2 = 0, pid = 0, cid = 0;
+    CHECK_OK(rlhf_store_stage_begin(s, "import", "k", NULL, -1, &imp));
+    rlhf_store_prompt p = {.text = "p", .unsafe = -1, .source = "t", .stage_id = imp};
+    CHECK_OK(rlhf_store_prompt_add(s, &p, &pid));
+    snprintf(ck, sizeof ck, "%s/ckpt/w.bin", run);
+    FILE *f = fopen(ck, "wb");
+    if (f) {
+        fputs("weights", f);
+        fclose(f);
+    }
+    CHECK_OK(rlhf_store_checkpoint_add(s, "policy", ck, 0, 0, 0, &cid));
+    CHECK_OK(rlhf_store_stage_begin(s, "ppo", "a", NULL, 2, &st1));
+    CHECK_OK(rlhf_store_stage_begin(s, "ppo", "b", NULL, 2, &st2));
+    const int32_t tok[3] = {7, 8, 2};
+    const float lp[3] = {-0.25f, -1.0f, -2.0f};
+    rlhf_store_rollout r = {.prompt_id = pid, .checkpoint_id = cid, .seed = 9, .temperature = 1.0f,
+                            .tokens = tok, .logprobs = lp, .n_tokens = 3, .text = "seven eight",
+                            .finish = "eos", .gate = "safety", .reward_help = 0.25,
+                            .reward_safe = 0.75, .reward_gated = 0.75, .reward_final = -1.5,
+                            .kl = 0.125, .advantage_mean = 0.0625};
+    int64_t first = 0, again = 0;
+    CHECK_OK(rlhf_store_begin(s));
+    for (int32_t stg = 0; stg < 2; stg++)
+        for (int32_t it = 1; it <= 2; it++)
+            for (int32_t j = 0; j < 3; j++) {
+                r.stage_id = stg ? st2 : st1;
+                r.iteration = it;
+                r.idx = j;
+                int64_t id = 0;
+                CHECK_OK(rlhf_store_rollout_add(s, &r, &id));
+                if (!first) first = id;
+            }
+    CHECK_OK(rlhf_store_commit(s));
+    /* a redone iteration: the same key is not inserted again */
+    r.stage_id = st1;
+    r.iteration = 1;
+    r.idx = 0;
+    CHECK_OK(rlhf_store_rollout_add(s, &r, &again));
+    CHECK(again == first);
+    int64_t n = 0;
+    CHECK_OK(rlhf_store_count(s, "rollouts", &n));
+    CHECK(n == 12);
+    seen_rollouts all = {0}, one = {0};
+    CHECK_OK(rlhf_store_rollouts_each(s, 0, see_rollout, &all));
+    CHECK(all.n == 12 && all.idx_sum == 12);
+    CHECK_OK(rlhf_store_rollouts_each(s, st2, see_rollout, &one));
+    CHECK(one.n == 6 && one.stage_id == st2 && one.iteration == 1);
+    CHECK(one.n_tokens == 3 && one.tokens[0] == 7 && one.tokens[2] == 2 && one.lp0 == -0.25f);
+    CHECK(one.reward_final == -1.5 && one.kl == 0.125 && one.advantage_mean == 0.0625);
+    CHECK(strcmp(one.gate, "safety") == 0 && strcmp(one.finish, "eos") == 0);
+    /* constraints: bad gate, iteration 0, a missing stage */
+    r.iteration = 3;
+    r.gate = "both";
+    CHECK(rlhf_store_rollout_add(s, &r, NULL) == RLHF_ERR_SQLITE);
+    r.gate = "helpfulness";
+    r.iteration = 0;
+    CHECK(rlhf_store_rollout_add(s, &r, NULL) == RLHF_ERR_SQLITE);
+    r.iteration = 3;
+    r.stage_id = 999;
+    CHECK(rlhf_store_rollout_add(s, &r, NULL) == RLHF_ERR_SQLITE);
+    rlhf_error_clear();
+    /* rollouts are not samples: the rejection-sampling pool stays empty */
+    CHECK_OK(rlhf_store_count(s, "samples", &n));
+    CHECK(n == 0);
+    rlhf_store_close(s);
 }
 
 static void test_errors(void) {
@@ -426,6 +593,8 @@ int main(void) {
     }
     test_create_open();
     test_migrations();
+    test_migrate_v1();
+    test_rollouts();
     test_errors();
     test_blobs();
     test_rows();

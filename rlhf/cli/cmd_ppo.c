@@ -12,8 +12,10 @@
  * k iterations), `latest` (k, replaced atomically after both states are written; the previous
  * states are removed after it), iter-<k>/ (the policy as an HF dir, registered as role policy at
  * step k), curve.tsv and reward_kl.svg (gated reward and KL over the iterations, rewritten each
- * iteration). Metrics go to the store at step k of the `ppo` stage, written before the states, so a
- * redone iteration overwrites them with the same values. */
+ * iteration). Metrics go to the store at step k of the `ppo` stage and the iteration's rollouts
+ * (tokens, raw and gated rewards, the whitened reward used, KL, mean advantage) to `rollouts`, both
+ * in one transaction written before the states, so a redone iteration overwrites the metrics with
+ * the same values and re-inserts no rollout (UNIQUE (stage, iteration, idx)). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -39,7 +41,8 @@ typedef struct ppo_scorer {
     int32_t batch, T;
     const cli_prompt *const *prompts; /* (n) the prompt of each rollout */
     /* filled by each call (n entries) */
-    float *r_h, *r_s;
+    float *r_h, *r_s, *r_c; /* raw helpfulness and safety scores, the gated R_c */
+    uint8_t *gate_safe;     /* 1 where R_c is the safety score */
     double gated_mean, help_mean, safe_mean, safety_used;
 } ppo_scorer;
 
@@ -83,7 +86,9 @@ static rlhf_status ppo_score(void *ctx, const rlhf_sample_seq *seqs, int32_t n, 
     double g = 0, h = 0, s = 0, used = 0;
     for (int32_t i = 0; i < n; i++) {
         bool us = false;
-        g += reward_gate(sc->r_h[i], sc->r_s[i], unsafe[i], o.safety_threshold, &us);
+        sc->r_c[i] = reward_gate(sc->r_h[i], sc->r_s[i], unsafe[i], o.safety_threshold, &us);
+        sc->gate_safe[i] = us;
+        g += sc->r_c[i];
         h += sc->r_h[i];
         s += sc->r_s[i];
         used += us;
@@ -188,9 +193,10 @@ static void state_path(char *buf, size_t cap, const char *dir, const char *what,
     snprintf(buf, cap, "%.4000s/%.16s-%" PRId64 ".state", dir, what, k);
 }
 
-/* The policy of iteration k as an HF dir, registered (idempotent: same weights, same sha). */
+/* The policy of iteration k as an HF dir, registered (idempotent: same weights, same sha); *id its
+ * checkpoint id. */
 static rlhf_status save_checkpoint(rlhf_store *s, rlhf_model *m, const char *dir, int64_t k,
-                                   int64_t parent, int64_t stage) {
+                                   int64_t parent, int64_t stage, int64_t *id) {
     char out[4400];
     snprintf(out, sizeof out, "%.4000s/iter-%" PRId64, dir, k);
     rlhf_model_config oc = *rlhf_model_get_config(m);
@@ -200,7 +206,46 @@ static rlhf_status save_checkpoint(rlhf_store *s, rlhf_model *m, const char *dir
     rlhf_status st = rlhf_model_get_params(m, p);
     if (st == RLHF_OK) st = rlhf_hf_write(out, &oc, p, RLHF_DTYPE_F32, 0, true);
     rlhf_free(p);
-    if (st == RLHF_OK) st = rlhf_store_checkpoint_add(s, "policy", out, parent, k, stage, NULL);
+    if (st == RLHF_OK) st = rlhf_store_checkpoint_add(s, "policy", out, parent, k, stage, id);
+    return st;
+}
+
+/* Writes the n rollouts of iteration it (rows of b, sampled by checkpoint ck) inside the caller's
+ * transaction. */
+static rlhf_status write_rollouts(rlhf_store *s, const rlhf_tokenizer *tok, int64_t stage,
+                                  int64_t it, int64_t ck, float temperature,
+                                  const rlhf_sample_seq *seqs, const cli_prompt *const *prompts,
+                                  const ppo_scorer *sc, const ppo_batch *b) {
+    rlhf_status st = RLHF_OK;
+    for (int32_t i = 0; i < b->B && st == RLHF_OK; i++) {
+        const rlhf_sample_seq *x = &seqs[i];
+        int32_t nt = x->n_out;
+        if (x->finish == RLHF_FINISH_EOS && nt > 0) nt--; /* text without the EOS */
+        char *text = NULL;
+        RLHF_TRY(rlhf_tokenizer_decode(tok, x->out, nt, &text));
+        if (!ds_utf8_valid(text, strlen(text), NULL)) { /* a lone byte piece: U+FFFD */
+            char *u = ds_utf8_sanitize(text, strlen(text));
+            free(text);
+            if (!u) return RLHF_ERR(RLHF_ERR_NOMEM, "ppo: out of memory");
+            text = u;
+        }
+        double adv = 0, cnt = 0;
+        for (int32_t t = 0; t < b->T; t++) {
+            const size_t o = (size_t)i * b->T + t;
+            adv += b->mask[o] * b->adv[o];
+            cnt += b->mask[o];
+        }
+        rlhf_store_rollout r = {
+            .stage_id = stage, .prompt_id = prompts[i]->id, .checkpoint_id = ck,
+            .iteration = (int32_t)it, .idx = i, .seed = x->seed, .temperature = temperature,
+            .tokens = x->out, .logprobs = x->logp, .n_tokens = x->n_out, .text = text,
+            .finish = x->finish == RLHF_FINISH_EOS ? "eos" : "length",
+            .gate = sc->gate_safe[i] ? "safety" : "helpfulness",
+            .reward_help = sc->r_h[i], .reward_safe = sc->r_s[i], .reward_gated = sc->r_c[i],
+            .reward_final = b->score[i], .kl = b->kl[i], .advantage_mean = cnt > 0 ? adv / cnt : 0};
+        st = rlhf_store_rollout_add(s, &r, NULL);
+        free(text);
+    }
     return st;
 }
 
@@ -316,9 +361,9 @@ int cmd_ppo(int argc, char **argv) {
                "--iterations N [options]",
         "PPO under a KL penalty to a frozen reference with Llama 2's gated reward\n"
         "R~_c = whiten(logit(gate(R_h, R_s))): rollouts, per-token KL penalty, GAE, clipped\n"
-        "mini-batch updates of policy and value. Metrics per iteration in the store; the policy\n"
-        "of every iteration in RUN/ckpt/ppo-<stage>/iter-<k>. Rerunning the same command resumes\n"
-        "exactly.",
+        "mini-batch updates of policy and value. Metrics and rollouts (table `rollouts`) per\n"
+        "iteration in the store; the policy of every iteration in RUN/ckpt/ppo-<stage>/iter-<k>.\n"
+        "Rerunning the same command resumes exactly.",
         opts, 1, 1};
     char *pos[1];
     int n_pos = 0;
@@ -358,6 +403,8 @@ int cmd_ppo(int argc, char **argv) {
     bool handlers = false;
     char key[2048], prm[2048], dir[4400], path[4400], path2[4400];
     int64_t stage = 0, pol_id = 0, ref_id = 0, rmh_id = 0, rms_id = 0, val_id = 0;
+    int64_t cur_id = 0; /* the checkpoint of the policy that samples the next iteration */
+    ppo_batch batch = {0};
 
     RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
     RLHF_TRY_GOTO(st, cli_checkpoint_register(s, policy_path, "policy", &pol_id), fail);
@@ -471,7 +518,9 @@ int cmd_ppo(int argc, char **argv) {
             goto fail;
         }
         /* the checkpoint of iteration k0 may not have been registered before the kill */
-        RLHF_TRY_GOTO(st, save_checkpoint(s, pol, dir, k0, pol_id, stage), fail);
+        RLHF_TRY_GOTO(st, save_checkpoint(s, pol, dir, k0, pol_id, stage, &cur_id), fail);
+    } else {
+        cur_id = pol_id;
     }
     if (k0 >= iterations) {
         if (!com.quiet) printf("ppo: stage %" PRId64 " already has %" PRId64 " iterations\n", stage, k0);
@@ -488,7 +537,10 @@ int cmd_ppo(int argc, char **argv) {
     rp = malloc((size_t)B * sizeof *rp);
     scorer.r_h = malloc((size_t)B * sizeof(float));
     scorer.r_s = malloc((size_t)B * sizeof(float));
-    if (!seqs || !outbuf || !lpbuf || !rp || !scorer.r_h || !scorer.r_s) {
+    scorer.r_c = malloc((size_t)B * sizeof(float));
+    scorer.gate_safe = malloc((size_t)B);
+    if (!seqs || !outbuf || !lpbuf || !rp || !scorer.r_h || !scorer.r_s || !scorer.r_c ||
+        !scorer.gate_safe) {
         st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory for %d rollouts", B);
         goto fail;
     }
@@ -544,7 +596,7 @@ int cmd_ppo(int argc, char **argv) {
         rlhf_rng rng;
         rlhf_rng_seed(&rng, seed, 1000 + (uint64_t)k);
         RLHF_TRY_GOTO(st, ppo_iteration(pol, smp, ref, val, &pc, &sc, seqs, B, micro, ppo_score,
-                                        &scorer, &rng, NULL, &is), fail);
+                                        &scorer, &rng, &batch, &is), fail);
         const int64_t it = k + 1;
         /* metrics and curve first (a redone iteration rewrites the same values), then the state */
         const struct { const char *name; double v; } mets[] = {
@@ -562,7 +614,10 @@ int cmd_ppo(int argc, char **argv) {
         RLHF_TRY_GOTO(st, rlhf_store_begin(s), fail);
         for (size_t i = 0; i < sizeof mets / sizeof mets[0] && st == RLHF_OK; i++)
             if (isfinite(mets[i].v)) st = rlhf_store_metric_set(s, stage, it, mets[i].name, mets[i].v);
+        if (st == RLHF_OK)
+            st = write_rollouts(s, tok, stage, it, cur_id, temperature, seqs, rp, &scorer, &batch);
         if (st == RLHF_OK) st = rlhf_store_commit(s);
+        ppo_batch_free(&batch);
         if (st != RLHF_OK) {
             rlhf_store_rollback(s);
             goto fail;
@@ -578,7 +633,7 @@ int cmd_ppo(int argc, char **argv) {
         state_path(path2, sizeof path2, dir, "value", k);
         remove(path); /* the previous iteration's states (none before the first) */
         remove(path2);
-        RLHF_TRY_GOTO(st, save_checkpoint(s, pol, dir, it, pol_id, stage), fail);
+        RLHF_TRY_GOTO(st, save_checkpoint(s, pol, dir, it, pol_id, stage, &cur_id), fail);
         RLHF_TRY_GOTO(st, rlhf_store_stage_progress(s, stage, it), fail);
         k = it;
         cli_progress_note(&prog, k, true, "reward %.3f kl %.4f clip %.3f vloss %.4f",
@@ -630,6 +685,9 @@ done:
     free(rp);
     free(scorer.r_h);
     free(scorer.r_s);
+    free(scorer.r_c);
+    free(scorer.gate_safe);
+    ppo_batch_free(&batch);
     rlhf_sampler_free(smp);
     rlhf_model_free(pol);
     rlhf_model_free(ref);

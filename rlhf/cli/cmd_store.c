@@ -110,9 +110,9 @@ int cmd_status(int argc, char **argv) {
     rlhf_store *s = NULL;
     rlhf_status r = rlhf_store_open(&s, pos[0], false);
     if (r != RLHF_OK) return cli_fail(spec.cmd, r);
-    static const char *const tables[] = {"prompts",     "pairs",   "dialogues",
-                                         "checkpoints", "samples", "scores",
-                                         "selections",  "metrics", "stages"};
+    static const char *const tables[] = {"prompts",    "pairs",   "dialogues", "checkpoints",
+                                         "samples",    "scores",  "selections", "rollouts",
+                                         "metrics",    "stages"};
     int32_t v = 0;
     char mode[16];
     RLHF_TRY_GOTO(r, rlhf_store_user_version(s, &v), fail);
@@ -298,6 +298,41 @@ static rlhf_status export_sample(void *ctx, const rlhf_store_sample *x) {
     return export_row(e, o, e->rows == 0);
 }
 
+static rlhf_status export_rollout(void *ctx, const rlhf_store_rollout *x) {
+    export_ctx *e = ctx;
+    json_t *o = json_object(), *tok = json_array(), *lp = x->logprobs ? json_array() : json_null();
+    if (o && tok && lp) {
+        for (int32_t i = 0; i < x->n_tokens; i++) {
+            json_array_append_new(tok, json_integer(x->tokens[i]));
+            if (x->logprobs) json_array_append_new(lp, json_real((double)x->logprobs[i]));
+        }
+        json_object_set_new(o, "kind", json_string("rollout"));
+        json_object_set_new(o, "id", json_integer(x->id));
+        json_object_set_new(o, "stage_id", json_integer(x->stage_id));
+        json_object_set_new(o, "iteration", json_integer(x->iteration));
+        json_object_set_new(o, "idx", json_integer(x->idx));
+        json_object_set_new(o, "prompt_id", json_integer(x->prompt_id));
+        json_object_set_new(o, "checkpoint_id", json_integer(x->checkpoint_id));
+        json_object_set_new(o, "seed", json_integer((json_int_t)x->seed));
+        json_object_set_new(o, "temperature", json_real((double)x->temperature));
+        json_object_set_new(o, "tokens", tok);
+        json_object_set_new(o, "logprobs", lp);
+        json_object_set_new(o, "text", jstr(x->text));
+        json_object_set_new(o, "finish", jstr(x->finish));
+        json_object_set_new(o, "gate", jstr(x->gate));
+        json_object_set_new(o, "reward_help", json_real(x->reward_help));
+        json_object_set_new(o, "reward_safe", json_real(x->reward_safe));
+        json_object_set_new(o, "reward_gated", json_real(x->reward_gated));
+        json_object_set_new(o, "reward_final", json_real(x->reward_final));
+        json_object_set_new(o, "kl", json_real(x->kl));
+        json_object_set_new(o, "advantage_mean", json_real(x->advantage_mean));
+    } else {
+        json_decref(tok);
+        json_decref(lp);
+    }
+    return export_row(e, o, e->rows == 0);
+}
+
 static rlhf_status export_selection(void *ctx, const rlhf_store_selection *x) {
     export_ctx *e = ctx;
     json_t *o = json_object();
@@ -316,7 +351,7 @@ int cmd_export(int argc, char **argv) {
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"what", 'w', CLI_STR, &what, "TABLE", NULL,
-         "samples, pairs, selections, dialogues or prompts; required", false},
+         "samples, pairs, selections, dialogues, prompts or rollouts; required", false},
         {"format", 'f', CLI_STR, &format, "jsonl|csv", "jsonl", "output format", false},
         {"out", 'o', CLI_STR, &out, "FILE", "stdout", "where to write", false},
         {"quiet", 'q', CLI_FLAG, &com.quiet, NULL, NULL, "no summary line on stderr", false},
@@ -338,9 +373,10 @@ int cmd_export(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
     if (!what) return cli_usage_error(&spec, "--what is required");
-    static const char *const whats[] = {"samples", "pairs", "selections", "dialogues", "prompts"};
+    static const char *const whats[] = {"samples",   "pairs",   "selections",
+                                        "dialogues", "prompts", "rollouts"};
     int w = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (strcmp(what, whats[i]) == 0) w = i;
     if (w < 0) return cli_usage_error(&spec, "--what: unknown table '%s'", what);
     bool csv = false;
@@ -374,8 +410,11 @@ int cmd_export(int argc, char **argv) {
     case 3:
         r = rlhf_store_dialogues_each(s, export_dialogue, &e);
         break;
-    default:
+    case 4:
         r = rlhf_store_prompts_each(s, export_prompt, &e);
+        break;
+    default:
+        r = rlhf_store_rollouts_each(s, 0, export_rollout, &e);
         break;
     }
     if (e.f != stdout) {
