@@ -9,6 +9,8 @@
 #   cli-rss-03  at the temperature of a stored round (same policy, K, max-new, seed), the sweep's
 #               max and median curves equal `rs report`'s for that round
 #   cli-rss-04  usage errors (bad or duplicate temperatures, none given) exit 2
+#   cli-rss-05  --max-prompts 2 is a stage of its own over the first two prompts; T=0 (greedy)
+#               gives max = median; `rlhf --help` lists the command
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -128,6 +130,21 @@ done
 rc=$?
 [ $rc = 2 ] || { bad=1; echo "  no --temperatures: exit $rc (want 2)"; }
 [ $bad = 0 ] && ok "cli-rss-04 bad temperature lists and a missing list exit 2" || fail "cli-rss-04 usage errors"
+
+# ---- cli-rss-05 ---------------------------------------------------------------------------------------
+"$BIN" rs sweep "$A" "${SWEEP[@]}" --temperatures 0,1 --max-prompts 2 -q >"$TMP/s5.out" 2>&1 ||
+    fail "cli-rss-05 rs sweep --max-prompts 2: $(tail -5 "$TMP/s5.out")"
+st5=$(q "$A" "SELECT id FROM stages WHERE kind = 'rs-sweep' AND status = 'done' ORDER BY id DESC LIMIT 1")
+np5=$(q "$A" "SELECT json_extract(result, '$.prompts') FROM stages WHERE id = '$st5'")
+g5=$(q "$A" "SELECT count(*) FROM metrics a JOIN metrics b ON b.stage_id = a.stage_id AND b.step = a.step
+             AND b.name = 'rs/sweep/T0/best_of_k_median' WHERE a.stage_id = '$st5'
+             AND a.name = 'rs/sweep/T0/best_of_k_max' AND abs(a.value - b.value) <= 1e-6")
+[ "$st5" != "$stage" ] && [ "$np5" = 2 ] && [ "$g5" = $K ] &&
+    [ "$(q "$A" "SELECT count(*) FROM metrics WHERE stage_id = '$st5'")" = $((2 * K * 2)) ] &&
+    ok "cli-rss-05 --max-prompts 2: stage $st5 over 2 prompts; greedy max = median" ||
+    fail "cli-rss-05 stage $st5 (first $stage), prompts '$np5', greedy max = median at $g5 of $K steps"
+"$BIN" --help 2>&1 | grep -q "rs sweep" && ok "cli-rss-05 rlhf --help lists rs sweep" ||
+    fail "cli-rss-05 rs sweep missing from rlhf --help"
 
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

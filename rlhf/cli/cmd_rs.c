@@ -606,7 +606,7 @@ fail:
     return cli_fail("rs round", st);
 }
 
-/* ---- rs sweep ------------------------------------------------------------------------------------ */
+/* ---- rs sweep ----------------------------------------------------------------------------------- */
 
 /* `rlhf rs sweep`: Llama 2's Figure 8, the best-of-k curves of one policy at several temperatures,
  * to re-tune T as rounds progress. Everything stays in memory: the samples table is the
@@ -752,7 +752,8 @@ int cmd_rs_sweep(int argc, char **argv) {
     char err[256];
     if (!parse_temperatures(temps_s, temps, &nt, err, sizeof err))
         return cli_usage_error(&spec, "%s", err);
-    if (!(top_p > 0.0f && top_p <= 1.0f)) return cli_usage_error(&spec, "--top-p must be in (0, 1]");
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return cli_usage_error(&spec, "--top-p must be in (0, 1]");
     if (strcmp(which, "train") && strcmp(which, "eval") && strcmp(which, "all"))
         return cli_usage_error(&spec, "--prompts: train, eval or all, got '%s'", which);
     const rlhf_backend *be = NULL;
@@ -826,8 +827,9 @@ int cmd_rs_sweep(int argc, char **argv) {
     }
     RLHF_TRY_GOTO(st, cli_rm_load(rm_help, be, RB, 0, &rmh), fail);
     RLHF_TRY_GOTO(st, cli_rm_load(rm_safe, be, RB, 0, &rms), fail);
-    const int32_t Th = rlhf_model_get_config(rmh)->seq_len, Ts = rlhf_model_get_config(rms)->seq_len;
-    if (rlhf_model_get_config(rmh)->vocab_size != V || rlhf_model_get_config(rms)->vocab_size != V) {
+    const rlhf_model_config *ch = rlhf_model_get_config(rmh), *cs = rlhf_model_get_config(rms);
+    const int32_t Th = ch->seq_len, Ts = cs->seq_len; /* reward_encode's max_tokens, as `score` */
+    if (ch->vocab_size != V || cs->vocab_size != V) {
         st = RLHF_ERR(RLHF_ERR_ARG, "the reward models' vocab differs from tokenizer %s (%d)",
                       tok_path, (int)V);
         goto fail;
@@ -900,7 +902,8 @@ int cmd_rs_sweep(int argc, char **argv) {
                     seq_p[n] = ps[g0 + i];
                 }
             st = rlhf_sampler_run(smp, &sc, seqs, n, NULL, NULL);
-            for (int32_t i = 0; i < n && st == RLHF_OK; i++) st = sample_text(tok, &seqs[i], &texts[i]);
+            for (int32_t i = 0; i < n && st == RLHF_OK; i++)
+                st = sample_text(tok, &seqs[i], &texts[i]);
             if (st == RLHF_OK) st = score_texts(rmh, Th, RB, tok, seq_p, texts, n, ids, lens, sh);
             if (st == RLHF_OK) st = score_texts(rms, Ts, RB, tok, seq_p, texts, n, ids, lens, ss);
             for (int32_t i = 0; i < n; i++) {
