@@ -46,6 +46,7 @@ int cmd_sample(int argc, char **argv);
 int cmd_rs_select(int argc, char **argv);
 int cmd_rs_round(int argc, char **argv);
 int cmd_rs_report(int argc, char **argv);
+int cmd_rs_sweep(int argc, char **argv);
 int cmd_rm_train(int argc, char **argv); /* cmd_rm.c */
 int cmd_rm_eval(int argc, char **argv);
 int cmd_score(int argc, char **argv);
@@ -200,5 +201,10 @@ const cli_prompt *cli_prompts_find(const cli_prompts *p, int64_t id); /* NULL wh
 /* "[BOS] [INST] (<<SYS>>...) text [/INST]": the prompt to sample from. */
 rlhf_status cli_prompt_render(const rlhf_tokenizer *tok, const cli_prompt *p, int32_t max_tokens,
                               struct ds_chat_tokens *out);
+
+/* A reward model (scalar head required; RLHF_ERR_ARG for an LM checkpoint) loaded for inference
+ * with B batch rows and T positions (T <= 0: the model's seq_len) (cmd_rm.c). */
+rlhf_status cli_rm_load(const char *path, const rlhf_backend *be, int32_t B, int32_t T,
+                        rlhf_model **out);
 
 #endif /* RLHF_CLI_H */

@@ -194,9 +194,9 @@ static rlhf_status load_file_pair(void *vctx, const ds_record *r) {
 /* ---- model loading ------------------------------------------------------------------------- */
 
 /* Loads a reward model (scalar head required) for inference with batch rows B and T positions
- * (0: the model's seq_len). */
-static rlhf_status load_rm(const char *path, const rlhf_backend *be, int32_t B, int32_t T,
-                           rlhf_model **out) {
+ * (0: the model's seq_len). Declared in cli.h (cli_rm_load): `rlhf rs sweep` scores with it. */
+rlhf_status cli_rm_load(const char *path, const rlhf_backend *be, int32_t B, int32_t T,
+                        rlhf_model **out) {
     *out = NULL;
     rlhf_model_config c;
     float *params = NULL;
@@ -795,7 +795,7 @@ int cmd_rm_eval(int argc, char **argv) {
     cli_progress prog = {0};
     RLHF_TRY_GOTO(st, cli_setup(&com, &be), fail);
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
-    RLHF_TRY_GOTO(st, load_rm(model, be, batch, seq, &m), fail);
+    RLHF_TRY_GOTO(st, cli_rm_load(model, be, batch, seq, &m), fail);
     const rlhf_model_config *mc = rlhf_model_get_config(m);
     if (mc->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
         st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", model,
@@ -1077,7 +1077,7 @@ static rlhf_status score_with(rlhf_store *s, const char *path, const char *role,
     cli_progress prog = {0};
     char reg[4200], key[64];
     ckpt_file(path, reg, sizeof reg);
-    RLHF_TRY(load_rm(path, be, batch, seq, &m));
+    RLHF_TRY(cli_rm_load(path, be, batch, seq, &m));
     const rlhf_model_config *mc = rlhf_model_get_config(m);
     const int32_t T = seq > 0 && seq < mc->seq_len ? seq : mc->seq_len;
     if (mc->vocab_size != rlhf_tokenizer_vocab_size(tok)) {

@@ -1,6 +1,7 @@
 /* cmd_rs.c: rejection sampling commands: `rlhf rs select` (best combined reward per prompt over
- * the pooled rounds), `rlhf rs report` (best-of-k curves, Llama 2's Figure 7) and `rlhf rs round`
- * (sample -> score -> select -> SFT).
+ * the pooled rounds), `rlhf rs report` (best-of-k curves, Llama 2's Figure 7), `rlhf rs sweep`
+ * (the same curves at several temperatures, sampled and scored in memory: Figure 8) and
+ * `rlhf rs round` (sample -> score -> select -> SFT).
  *
  * The combined reward: the CLI may include both reward/ and policy/, so it reads the scores, applies
  * Llama 2's gate with reward_gate (R_s when the prompt is unsafe or sigmoid(R_s) < 0.15, else R_h;
@@ -603,4 +604,412 @@ fail:
     free(f.policy);
     free(f.init);
     return cli_fail("rs round", st);
+}
+
+/* ---- rs sweep ----------------------------------------------------------------------------------- */
+
+/* `rlhf rs sweep`: Llama 2's Figure 8, the best-of-k curves of one policy at several temperatures,
+ * to re-tune T as rounds progress. Everything stays in memory: the samples table is the
+ * rejection-sampling pool (UNIQUE per prompt, round, checkpoint, idx, with no temperature), so the
+ * sweep writes no samples and no scores, only metrics of an `rs-sweep` stage:
+ *   rs/sweep/T<t>/best_of_k_max, rs/sweep/T<t>/best_of_k_median  at step k = 1..K
+ * with <t> the temperature printed with %g (0.8 -> T0.8, 1.0 -> T1). Sample j of prompt p is
+ * drawn with rs_sample_seed(seed, p, j) at every temperature, as `rlhf sample` draws it (the same
+ * random numbers at each temperature); each is decoded, re-encoded and scored exactly as
+ * `rlhf score` scores a stored sample, and gated as `rs select` / `rs report` gate: a sweep at the
+ * temperature of a round reproduces that round's `rs report` curves. A rerun recomputes the whole
+ * sweep (same stage, same values). */
+
+#define SWEEP_MAX_T 8 /* the plot's colours */
+
+/* Parses "0.6,0.8,1.0" into t (at most SWEEP_MAX_T finite values >= 0, distinct); false with a
+ * message in err otherwise. */
+static bool parse_temperatures(const char *s, float *t, int32_t *n, char *err, size_t cap) {
+    *n = 0;
+    const char *p = s;
+    for (;;) {
+        char *end = NULL;
+        while (*p == ' ') p++;
+        float v = strtof(p, &end);
+        if (end == p || !isfinite(v) || v < 0) {
+            snprintf(err, cap, "--temperatures: expected a comma-separated list of numbers >= 0, "
+                     "got '%s'", s);
+            return false;
+        }
+        while (*end == ' ') end++;
+        if (*n == SWEEP_MAX_T) {
+            snprintf(err, cap, "--temperatures: at most %d values", SWEEP_MAX_T);
+            return false;
+        }
+        for (int32_t i = 0; i < *n; i++)
+            if (t[i] == v) {
+                snprintf(err, cap, "--temperatures: %g appears twice", (double)v);
+                return false;
+            }
+        t[(*n)++] = v;
+        if (*end == '\0') return true;
+        if (*end != ',') {
+            snprintf(err, cap, "--temperatures: expected a comma-separated list of numbers >= 0, "
+                     "got '%s'", s);
+            return false;
+        }
+        p = end + 1;
+    }
+}
+
+/* The text of a sampled sequence as `rlhf sample` stores it: without the EOS, invalid UTF-8
+ * replaced by U+FFFD. *text malloc'ed. */
+static rlhf_status sample_text(const rlhf_tokenizer *tok, const rlhf_sample_seq *x, char **text) {
+    int32_t nt = x->n_out;
+    if (x->finish == RLHF_FINISH_EOS && nt > 0) nt--;
+    char *t = NULL;
+    RLHF_TRY(rlhf_tokenizer_decode(tok, x->out, nt, &t));
+    if (!ds_utf8_valid(t, strlen(t), NULL)) {
+        char *u = ds_utf8_sanitize(t, strlen(t));
+        free(t);
+        if (!u) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        t = u;
+    }
+    *text = t;
+    return RLHF_OK;
+}
+
+/* Scores n texts (answers to prompts ps[i]) with a reward model of T positions into out. */
+static rlhf_status score_texts(rlhf_model *rm, int32_t T, int32_t batch, const rlhf_tokenizer *tok,
+                               const cli_prompt *const *ps, char *const *texts, int32_t n,
+                               int32_t **ids, int32_t *lens, float *out) {
+    rlhf_status st = RLHF_OK;
+    for (int32_t i = 0; i < n && st == RLHF_OK; i++) {
+        ds_turn u = {DS_ROLE_USER, ps[i]->text};
+        ds_dialogue d = {.system = ps[i]->system, .turns = &u, .n_turns = 1};
+        st = reward_encode(tok, &d, texts[i], T, &ids[i], &lens[i], NULL);
+    }
+    if (st == RLHF_OK)
+        st = reward_model_score(rm, (const int32_t *const *)ids, lens, n, batch, out);
+    for (int32_t i = 0; i < n; i++) {
+        free(ids[i]);
+        ids[i] = NULL;
+    }
+    return st;
+}
+
+int cmd_rs_sweep(int argc, char **argv) {
+    const char *policy = NULL, *tok_path = NULL, *rm_help = NULL, *rm_safe = NULL,
+               *temps_s = NULL, *which = "train";
+    int32_t k = 8, max_new = 128, max_prompts = 0, batch = 8, slots = 64;
+    float top_p = 1.0f, threshold = 0.15f;
+    uint64_t seed = 1;
+    cli_common com = CLI_COMMON_DEFAULTS;
+    cli_opt opts[] = {
+        {"policy", 'm', CLI_STR, &policy, "CKPT", NULL,
+         "policy checkpoint (llama2.c .bin or HF dir); registered in the run if new; required",
+         false},
+        {"tokenizer", 'z', CLI_STR, &tok_path, "T", NULL, "tokenizer (.model or .bin); required",
+         false},
+        {"rm-helpfulness", 0, CLI_STR, &rm_help, "RM", NULL, "helpfulness reward model; required",
+         false},
+        {"rm-safety", 0, CLI_STR, &rm_safe, "RM", NULL, "safety reward model; required", false},
+        {"temperatures", 't', CLI_STR, &temps_s, "T1,T2,...", NULL,
+         "temperatures to sweep (>= 0, distinct, at most 8); required", false},
+        {"k", 'k', CLI_POS_INT, &k, "K", "8", "samples per prompt at each temperature", false},
+        {"top-p", 'p', CLI_FLOAT, &top_p, "P", "1.0 = off", "nucleus sampling in (0, 1]", false},
+        {"prompts", 0, CLI_STR, &which, "SPLIT", "train", "train, eval or all", false},
+        {"max-prompts", 0, CLI_NONNEG_INT, &max_prompts, "N", "0 = all",
+         "the first N prompts of the split (id order)", false},
+        {"max-new", 'n', CLI_POS_INT, &max_new, "N", "128", "new tokens per sample at most", false},
+        {"seed", 's', CLI_U64, &seed, "S", "1",
+         "sample k of prompt p uses rs_sample_seed(S, p, k), as `rlhf sample`", false},
+        {"safety-threshold", 0, CLI_NONNEG_FLOAT, &threshold, "F", "0.15", "the gate", false},
+        {"batch", 'b', CLI_POS_INT, &batch, "N", "8", "prompts sampled and scored together", false},
+        {"slots", 0, CLI_POS_INT, &slots, "N", "64", "sequences decoded together at most", false},
+        CLI_COMMON_OPTS(&com),
+        {0},
+    };
+    cli_spec spec = {
+        "rs sweep",
+        "RUN --policy CKPT --tokenizer T --rm-helpfulness RM --rm-safety RM --temperatures LIST "
+        "[options]",
+        "Best-of-k curves at several temperatures (Llama 2's Figure 8), to re-tune T as rounds\n"
+        "progress: at each temperature, K samples per prompt are drawn (seeds as `rlhf sample`),\n"
+        "scored by both reward models and gated (as `rs select`), all in memory: nothing is added\n"
+        "to the samples or scores tables. For k = 1..K the mean over prompts of the expected max\n"
+        "and median combined reward of k of the K samples are stored as metrics\n"
+        "rs/sweep/T<t>/best_of_k_max and .../best_of_k_median (step k) of an rs-sweep stage,\n"
+        "printed (k rows, temperature columns) and plotted to\n"
+        "RUN/report/rs_sweep_ckpt<ID>_stage<S>.svg. A rerun recomputes the same values.",
+        opts, 1, 1};
+    char *pos[1];
+    int n_pos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
+    if (rc >= 0) return rc;
+    if (!policy) return cli_usage_error(&spec, "--policy is required");
+    if (!tok_path) return cli_usage_error(&spec, "--tokenizer is required");
+    if (!rm_help || !rm_safe)
+        return cli_usage_error(&spec, "--rm-helpfulness and --rm-safety are required");
+    if (!temps_s) return cli_usage_error(&spec, "--temperatures is required");
+    float temps[SWEEP_MAX_T];
+    int32_t nt = 0;
+    char err[256];
+    if (!parse_temperatures(temps_s, temps, &nt, err, sizeof err))
+        return cli_usage_error(&spec, "%s", err);
+    if (!(top_p > 0.0f && top_p <= 1.0f))
+        return cli_usage_error(&spec, "--top-p must be in (0, 1]");
+    if (strcmp(which, "train") && strcmp(which, "eval") && strcmp(which, "all"))
+        return cli_usage_error(&spec, "--prompts: train, eval or all, got '%s'", which);
+    const rlhf_backend *be = NULL;
+    rlhf_status st = cli_setup(&com, &be);
+    if (st != RLHF_OK) return cli_fail(spec.cmd, st);
+
+    rlhf_store *s = NULL;
+    rlhf_tokenizer *tok = NULL;
+    rlhf_model *m = NULL, *rmh = NULL, *rms = NULL;
+    rlhf_sampler *smp = NULL;
+    cli_prompts prompts = {0};
+    ds_chat_tokens *rend = NULL;
+    const cli_prompt **ps = NULL;
+    rlhf_sample_seq *seqs = NULL;
+    int32_t *outbuf = NULL, **ids = NULL, *lens = NULL;
+    char **texts = NULL, *key = NULL, *params = NULL, *tlist = NULL;
+    float *sh = NULL, *ss = NULL;
+    double *r = NULL, *mx = NULL, *md = NULL, *xs = NULL;
+    int64_t stage = 0, ckpt_id = 0;
+    const int32_t nseq = batch * k, RB = nseq < 32 ? nseq : 32;
+    RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
+    RLHF_TRY_GOTO(st, cli_checkpoint_register(s, policy, "policy", &ckpt_id), fail);
+    RLHF_TRY_GOTO(st, cli_prompts_load(s, which, &prompts), fail);
+    const int64_t n_use = max_prompts > 0 && max_prompts < prompts.n ? max_prompts : prompts.n;
+
+    /* the stage: every option that shapes the numbers (the temperature list normalized) */
+    tlist = malloc(16 * SWEEP_MAX_T);
+    if (!tlist) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    tlist[0] = '\0';
+    for (int32_t t = 0; t < nt; t++)
+        snprintf(tlist + strlen(tlist), 16, "%s%g", t ? "," : "", (double)temps[t]);
+    {
+        json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:f, s:i, s:s, s:i, s:I, s:f}",
+                              "policy", (json_int_t)ckpt_id, "policy_path", policy,
+                              "rm_helpfulness", rm_help, "rm_safety", rm_safe, "temperatures",
+                              tlist, "k", (int)k, "top_p", (double)top_p, "max_new", (int)max_new,
+                              "prompts", which, "max_prompts", (int)max_prompts, "seed",
+                              (json_int_t)seed, "safety_threshold", (double)threshold);
+        params = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        size_t cap = strlen(rm_help) + strlen(rm_safe) + 512;
+        key = malloc(cap);
+        if (!params || !key) {
+            st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        snprintf(key, cap,
+                 "policy=%" PRId64 " rm_helpfulness=%s rm_safety=%s temperatures=%s k=%d "
+                 "top_p=%.9g max_new=%d prompts=%s max_prompts=%d seed=%" PRIu64
+                 " safety_threshold=%.9g",
+                 ckpt_id, rm_help, rm_safe, tlist, (int)k, (double)top_p, (int)max_new, which,
+                 (int)max_prompts, seed, (double)threshold);
+    }
+    rlhf_store_stage sg;
+    bool found = false;
+    RLHF_TRY_GOTO(st, rlhf_store_stage_find(s, "rs-sweep", key, &sg, &found), fail);
+    if (found) stage = sg.id; /* done or not, computed again: the same values */
+    else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "rs-sweep", key, params, nt, &stage), fail);
+
+    RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
+    RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
+    const rlhf_model_config *c = rlhf_model_get_config(m);
+    const int32_t V = rlhf_tokenizer_vocab_size(tok);
+    if (c->vocab_size != V) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
+                      (int)c->vocab_size, tok_path, (int)V);
+        goto fail;
+    }
+    RLHF_TRY_GOTO(st, cli_rm_load(rm_help, be, RB, 0, &rmh), fail);
+    RLHF_TRY_GOTO(st, cli_rm_load(rm_safe, be, RB, 0, &rms), fail);
+    const rlhf_model_config *ch = rlhf_model_get_config(rmh), *cs = rlhf_model_get_config(rms);
+    const int32_t Th = ch->seq_len, Ts = cs->seq_len; /* reward_encode's max_tokens, as `score` */
+    if (ch->vocab_size != V || cs->vocab_size != V) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "the reward models' vocab differs from tokenizer %s (%d)",
+                      tok_path, (int)V);
+        goto fail;
+    }
+    RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, nseq < slots ? nseq : slots), fail);
+
+    /* the prompts, rendered once; those longer than the context are skipped (as `rlhf sample`) */
+    rend = calloc((size_t)(n_use ? n_use : 1), sizeof *rend);
+    ps = calloc((size_t)(n_use ? n_use : 1), sizeof *ps);
+    if (!rend || !ps) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory for %" PRId64 " prompts", n_use);
+        goto fail;
+    }
+    int64_t P = 0, skipped = 0;
+    for (int64_t i = 0; i < n_use; i++) {
+        ds_chat_free(&rend[P]); /* what a skipped prompt left */
+        rlhf_status e = cli_prompt_render(tok, &prompts.v[i], c->seq_len - 1, &rend[P]);
+        if (e == RLHF_ERR_ARG) {
+            rlhf_error_clear();
+            skipped++;
+            continue;
+        }
+        if (e != RLHF_OK) {
+            st = e;
+            goto fail;
+        }
+        ps[P++] = &prompts.v[i];
+    }
+    if (P == 0) {
+        st = RLHF_ERR(RLHF_ERR_ARG, "%s: no %s prompts to sample from", pos[0], which);
+        goto fail;
+    }
+    seqs = calloc((size_t)nseq, sizeof *seqs);
+    outbuf = malloc((size_t)nseq * (size_t)max_new * sizeof *outbuf);
+    ids = calloc((size_t)nseq, sizeof *ids);
+    lens = malloc((size_t)nseq * sizeof *lens);
+    texts = calloc((size_t)nseq, sizeof *texts);
+    sh = malloc((size_t)nseq * sizeof *sh);
+    ss = malloc((size_t)nseq * sizeof *ss);
+    r = malloc((size_t)P * (size_t)k * sizeof *r);
+    mx = malloc((size_t)nt * (size_t)k * sizeof *mx);
+    md = malloc((size_t)nt * (size_t)k * sizeof *md);
+    xs = malloc((size_t)k * sizeof *xs);
+    const cli_prompt **seq_p = malloc((size_t)nseq * sizeof *seq_p);
+    if (!seqs || !outbuf || !ids || !lens || !texts || !sh || !ss || !r || !mx || !md || !xs ||
+        !seq_p) {
+        free(seq_p);
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (!com.quiet) {
+        printf("rs sweep: checkpoint %" PRId64 " (%s), %" PRId64 " %s prompts x %d samples at "
+               "T = %s; top-p %.3g, max-new %d (stage %" PRId64 ")\n",
+               ckpt_id, policy, P, which, (int)k, tlist, (double)top_p, (int)max_new, stage);
+        fflush(stdout);
+    }
+    cli_progress prog;
+    cli_progress_start(&prog, "rs sweep", "prompts", (int64_t)nt * P, &com);
+    for (int32_t t = 0; t < nt && st == RLHF_OK; t++) {
+        rlhf_sample_config sc = {temps[t], 0, top_p, max_new, rlhf_tokenizer_eos(tok)};
+        for (int64_t g0 = 0; g0 < P && st == RLHF_OK; g0 += batch) {
+            const int32_t np = (int32_t)(P - g0 < batch ? P - g0 : batch);
+            int32_t n = 0;
+            for (int32_t i = 0; i < np; i++)
+                for (int32_t j = 0; j < k; j++, n++) {
+                    seqs[n] = (rlhf_sample_seq){.prompt = rend[g0 + i].ids,
+                                                .n_prompt = rend[g0 + i].n,
+                                                .seed = rs_sample_seed(seed, ps[g0 + i]->id, j),
+                                                .out = outbuf + (size_t)n * max_new};
+                    seq_p[n] = ps[g0 + i];
+                }
+            st = rlhf_sampler_run(smp, &sc, seqs, n, NULL, NULL);
+            for (int32_t i = 0; i < n && st == RLHF_OK; i++)
+                st = sample_text(tok, &seqs[i], &texts[i]);
+            if (st == RLHF_OK) st = score_texts(rmh, Th, RB, tok, seq_p, texts, n, ids, lens, sh);
+            if (st == RLHF_OK) st = score_texts(rms, Ts, RB, tok, seq_p, texts, n, ids, lens, ss);
+            for (int32_t i = 0; i < n; i++) {
+                free(texts[i]);
+                texts[i] = NULL;
+                if (st == RLHF_OK)
+                    r[g0 * k + i] = reward_gate(sh[i], ss[i], seq_p[i]->unsafe, threshold, NULL);
+            }
+            cli_progress_update(&prog, (int64_t)t * P + g0 + np);
+        }
+        if (st != RLHF_OK) break;
+        double *mxt = mx + (size_t)t * k, *mdt = md + (size_t)t * k;
+        st = rs_best_of_k(r, P, k, mxt, mdt);
+        if (st != RLHF_OK) break;
+        char nmax[64], nmed[64];
+        snprintf(nmax, sizeof nmax, "rs/sweep/T%g/best_of_k_max", (double)temps[t]);
+        snprintf(nmed, sizeof nmed, "rs/sweep/T%g/best_of_k_median", (double)temps[t]);
+        st = rlhf_store_begin(s);
+        for (int32_t j = 0; j < k && st == RLHF_OK; j++) {
+            st = rlhf_store_metric_set(s, stage, j + 1, nmax, mxt[j]);
+            if (st == RLHF_OK) st = rlhf_store_metric_set(s, stage, j + 1, nmed, mdt[j]);
+        }
+        if (st == RLHF_OK) st = rlhf_store_stage_progress(s, stage, t + 1);
+        if (st == RLHF_OK) st = rlhf_store_commit(s);
+        else rlhf_store_rollback(s);
+    }
+    cli_progress_end(&prog);
+    free(seq_p);
+    if (st != RLHF_OK) goto fail;
+
+    char dir[4200], svg[4400], title[160];
+    snprintf(dir, sizeof dir, "%s/report", pos[0]);
+    RLHF_TRY_GOTO(st, cli_mkdirs(dir), fail);
+    snprintf(svg, sizeof svg, "%s/rs_sweep_ckpt%" PRId64 "_stage%" PRId64 ".svg", dir, ckpt_id,
+             stage);
+    snprintf(title, sizeof title, "Checkpoint %" PRId64 ": max reward of best-of-k (%" PRId64
+             " prompts)", ckpt_id, P);
+    char names_buf[SWEEP_MAX_T][24];
+    const char *names[SWEEP_MAX_T];
+    const double *series[SWEEP_MAX_T];
+    for (int32_t t = 0; t < nt; t++) {
+        snprintf(names_buf[t], sizeof names_buf[t], "T=%g", (double)temps[t]);
+        names[t] = names_buf[t];
+        series[t] = mx + (size_t)t * k;
+    }
+    for (int32_t j = 0; j < k; j++) xs[j] = j + 1;
+    RLHF_TRY_GOTO(st, rs_plot_svg(svg, title, "k (samples)", "combined reward (max of k)", xs, k,
+                                  names, series, nt), fail);
+    {
+        json_t *j = json_pack("{s:I, s:I, s:s}", "prompts", (json_int_t)P, "skipped_prompts",
+                              (json_int_t)skipped, "plot", svg);
+        char *res = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        st = res ? rlhf_store_stage_finish(s, stage, nt, res)
+                 : RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        free(res);
+        if (st != RLHF_OK) goto fail;
+    }
+    if (!com.quiet) {
+        printf("%" PRId64 " prompts (%" PRId64 " too long, skipped)\n", P, skipped);
+        for (int32_t which_c = 0; which_c < 2; which_c++) {
+            const double *v = which_c ? md : mx;
+            printf("best-of-k %s combined reward\n    k", which_c ? "median" : "max");
+            for (int32_t t = 0; t < nt; t++) printf("  %9s", names[t]);
+            printf("\n");
+            for (int32_t j = 0; j < k; j++) {
+                printf("%5d", (int)j + 1);
+                for (int32_t t = 0; t < nt; t++) printf("  %9.4f", v[(size_t)t * k + j]);
+                printf("\n");
+            }
+        }
+        printf("plot: %s\n", svg);
+    }
+    rc = CLI_EXIT_OK;
+    goto done;
+fail:
+    rc = cli_fail(spec.cmd, st);
+done:
+    if (rend)
+        for (int64_t i = 0; i < n_use; i++) ds_chat_free(&rend[i]);
+    free(rend);
+    free(ps);
+    free(seqs);
+    free(outbuf);
+    if (ids)
+        for (int32_t i = 0; i < nseq; i++) free(ids[i]);
+    free(ids);
+    free(lens);
+    if (texts)
+        for (int32_t i = 0; i < nseq; i++) free(texts[i]);
+    free(texts);
+    free(sh);
+    free(ss);
+    free(r);
+    free(mx);
+    free(md);
+    free(xs);
+    free(key);
+    free(params);
+    free(tlist);
+    rlhf_sampler_free(smp);
+    rlhf_model_free(m);
+    rlhf_model_free(rmh);
+    rlhf_model_free(rms);
+    rlhf_tokenizer_free(tok);
+    cli_prompts_free(&prompts);
+    rlhf_store_close(s);
+    return rc;
 }

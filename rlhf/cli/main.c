@@ -28,6 +28,8 @@ static const cli_command commands[] = {
     {"score", "score the run's samples with reward models (resumable)", cmd_score},
     {"rs select", "per prompt, the best combined reward over the rounds' samples", cmd_rs_select},
     {"rs report", "best-of-k reward curves of a round (store + SVG)", cmd_rs_report},
+    {"rs sweep", "best-of-k curves at several temperatures, sampled and scored in memory",
+     cmd_rs_sweep},
     {"rs round", "one rejection-sampling round: sample, score, select, fine-tune", cmd_rs_round},
     {"ppo", "PPO under a KL penalty with the gated reward (resumable)", cmd_ppo},
     {"gatt generate", "Ghost Attention data: a policy answers dialogues under a drawn instruction",
