@@ -211,6 +211,14 @@ int cli_parse(cli_spec *spec, int argc, char **argv, char **pos, int *n_pos) {
 
 /* ---- common options and errors --------------------------------------------------------------- */
 
+rlhf_status cli_check_vocab(const char *model_path, int32_t vocab_size, const char *tok_path,
+                            const rlhf_tokenizer *tok) {
+    int32_t tv = rlhf_tokenizer_vocab_size(tok);
+    if (vocab_size == tv) return RLHF_OK;
+    return RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", model_path,
+                    (int)vocab_size, tok_path, (int)tv);
+}
+
 rlhf_status cli_setup(const cli_common *c, const rlhf_backend **be) {
     rlhf_log_set_level(c->quiet ? 0 : 1);
     if (c->threads > 0) rlhf_set_threads(c->threads);

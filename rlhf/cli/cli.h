@@ -121,6 +121,10 @@ typedef struct cli_common {
 
 /* Applies the common options: log level, thread count, backend (*be may be NULL if unused). */
 rlhf_status cli_setup(const cli_common *c, const rlhf_backend **be);
+/* RLHF_ERR_ARG naming both files when a model's vocabulary (vocab_size, from model_path) is not
+ * the tokenizer's (tok, from tok_path); RLHF_OK otherwise. */
+rlhf_status cli_check_vocab(const char *model_path, int32_t vocab_size, const char *tok_path,
+                            const rlhf_tokenizer *tok);
 /* Prints "rlhf <cmd>: error: <last error>" on stderr; returns 1. */
 int cli_fail(const char *cmd, rlhf_status st);
 

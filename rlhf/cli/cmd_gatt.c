@@ -366,11 +366,7 @@ int cmd_gatt_generate(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
     const rlhf_model_config *c = rlhf_model_get_config(m);
-    if (c->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
-                      (int)c->vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(policy, c->vocab_size, tok_path, tok), fail);
     const int32_t nseq = batch * k;
     RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, nseq < slots ? nseq : slots), fail);
     cand = calloc((size_t)k, sizeof *cand);
@@ -732,11 +728,7 @@ int cmd_gatt_eval(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
     const rlhf_model_config *c = rlhf_model_get_config(m);
-    if (c->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
-                      (int)c->vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(policy, c->vocab_size, tok_path, tok), fail);
     RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, n_dlg < slots ? n_dlg : slots), fail);
     dl = calloc((size_t)n_dlg, sizeof *dl);
     seqs = calloc((size_t)n_dlg, sizeof *seqs);

@@ -417,11 +417,7 @@ int cmd_ppo(int argc, char **argv) {
     rlhf_model_config pcfg, cfg2;
     RLHF_TRY_GOTO(st, load_model(policy_path, be, false, true, micro, 0, &pcfg, &pol), fail);
     const int32_t T = pcfg.seq_len;
-    if (pcfg.vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy_path,
-                      (int)pcfg.vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(policy_path, pcfg.vocab_size, tok_path, tok), fail);
     RLHF_TRY_GOTO(st, load_model(ref_path, be, false, false, micro, T, &cfg2, &ref), fail);
     if (!same_shape(&pcfg, &cfg2)) {
         st = RLHF_ERR(RLHF_ERR_ARG, "reference %s does not have the policy's shape", ref_path);

@@ -646,12 +646,7 @@ int cmd_pretrain(int argc, char **argv) {
                           out_dir);
             goto fail;
         }
-        if (c.vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-            st = RLHF_ERR(RLHF_ERR_ARG, "the model in %s has vocab %d but tokenizer %s has %d",
-                          state_path, (int)c.vocab_size, tok_path,
-                          (int)rlhf_tokenizer_vocab_size(tok));
-            goto fail;
-        }
+        RLHF_TRY_GOTO(st, cli_check_vocab(state_path, c.vocab_size, tok_path, tok), fail);
         if (rlhf_textdata_checksum(data) != run.data_crc) {
             st = RLHF_ERR(RLHF_ERR_ARG, "the corpus or tokenizer changed since the run in %s "
                           "started (token stream CRC %08" PRIx32 ", was %08" PRIx32 "): resuming "

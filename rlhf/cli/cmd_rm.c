@@ -401,11 +401,7 @@ int cmd_rm_train(int argc, char **argv) {
 
     rlhf_model_config ck_cfg, rm_cfg;
     RLHF_TRY_GOTO(st, rlhf_checkpoint_read(init, &ck_cfg, &ck_params), fail);
-    if (ck_cfg.vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", init,
-                      (int)ck_cfg.vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(init, ck_cfg.vocab_size, tok_path, tok), fail);
     const int32_t T = seq > 0 ? seq : ck_cfg.seq_len;
     if (T > ck_cfg.seq_len || T < 2) {
         st = RLHF_ERR(RLHF_ERR_ARG, "--seq %d: must be in 2..%d (the model's seq_len)", (int)T,
@@ -797,11 +793,7 @@ int cmd_rm_eval(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, cli_rm_load(model, be, batch, seq, &m), fail);
     const rlhf_model_config *mc = rlhf_model_get_config(m);
-    if (mc->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", model,
-                      (int)mc->vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(model, mc->vocab_size, tok_path, tok), fail);
     const int32_t T = seq > 0 && seq < mc->seq_len ? seq : mc->seq_len;
     if (pairs_file) {
         ds_read_opts ro = {.format = DS_FMT_AUTO, .track = dtrack};

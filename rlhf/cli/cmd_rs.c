@@ -820,11 +820,7 @@ int cmd_rs_sweep(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
     const rlhf_model_config *c = rlhf_model_get_config(m);
     const int32_t V = rlhf_tokenizer_vocab_size(tok);
-    if (c->vocab_size != V) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
-                      (int)c->vocab_size, tok_path, (int)V);
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(policy, c->vocab_size, tok_path, tok), fail);
     RLHF_TRY_GOTO(st, cli_rm_load(rm_help, be, RB, 0, &rmh), fail);
     RLHF_TRY_GOTO(st, cli_rm_load(rm_safe, be, RB, 0, &rms), fail);
     const rlhf_model_config *ch = rlhf_model_get_config(rmh), *cs = rlhf_model_get_config(rms);

@@ -244,11 +244,7 @@ int cmd_sample(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, rlhf_model_load(&m, policy, be, false, 1, 0), fail);
     const rlhf_model_config *c = rlhf_model_get_config(m);
-    if (c->vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", policy,
-                      (int)c->vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(policy, c->vocab_size, tok_path, tok), fail);
     const int32_t nseq = batch * k;
     RLHF_TRY_GOTO(st, rlhf_sampler_init(&smp, m, nseq < slots ? nseq : slots), fail);
     seqs = calloc((size_t)nseq, sizeof *seqs);

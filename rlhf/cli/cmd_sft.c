@@ -297,11 +297,7 @@ int cmd_sft(int argc, char **argv) {
     rlhf_model_config c;
     RLHF_TRY_GOTO(st, rlhf_checkpoint_read(init, &c, &params), fail);
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
-    if (c.vocab_size != rlhf_tokenizer_vocab_size(tok)) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s has vocab %d but tokenizer %s has %d", init,
-                      (int)c.vocab_size, tok_path, (int)rlhf_tokenizer_vocab_size(tok));
-        goto fail;
-    }
+    RLHF_TRY_GOTO(st, cli_check_vocab(init, c.vocab_size, tok_path, tok), fail);
     const int32_t T = seq > 0 && seq < c.seq_len ? seq : c.seq_len;
     RLHF_TRY_GOTO(st, load_data(s, tok, data, split, &round, T + 1, &d, &n_records), fail);
     if (d.n == 0) {
