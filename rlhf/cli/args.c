@@ -211,6 +211,31 @@ int cli_parse(cli_spec *spec, int argc, char **argv, char **pos, int *n_pos) {
 
 /* ---- common options and errors --------------------------------------------------------------- */
 
+static volatile sig_atomic_t cli_signal_seen = 0; /* the signal that asked to stop, 0 none */
+
+static void cli_on_signal(int sig) { cli_signal_seen = sig; }
+
+void cli_stop_catch(cli_stop *s) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cli_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once (state files are written atomically) */
+    cli_signal_seen = 0;
+    sigaction(SIGINT, &sa, &s->old_int);
+    sigaction(SIGTERM, &sa, &s->old_term);
+    s->on = true;
+}
+
+void cli_stop_release(cli_stop *s) {
+    if (!s->on) return;
+    sigaction(SIGINT, &s->old_int, NULL);
+    sigaction(SIGTERM, &s->old_term, NULL);
+    s->on = false;
+}
+
+int cli_stop_signal(void) { return (int)cli_signal_seen; }
+
 rlhf_status cli_check_vocab(const char *model_path, int32_t vocab_size, const char *tok_path,
                             const rlhf_tokenizer *tok) {
     int32_t tv = rlhf_tokenizer_vocab_size(tok);

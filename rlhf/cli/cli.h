@@ -9,6 +9,7 @@
 #ifndef RLHF_CLI_H
 #define RLHF_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,18 @@ typedef struct cli_common {
 
 /* Applies the common options: log level, thread count, backend (*be may be NULL if unused). */
 rlhf_status cli_setup(const cli_common *c, const rlhf_backend **be);
+/* Ctrl-C / SIGTERM for long commands: cli_stop_catch installs a handler that records the first
+ * SIGINT or SIGTERM (SA_RESETHAND: a second one kills at once) so the command can save its state
+ * and exit 128 + signal; cli_stop_release restores the previous handlers (no-op when not caught).
+ * cli_stop_signal is the signal recorded since the last catch, 0 when none. */
+typedef struct cli_stop {
+    struct sigaction old_int, old_term;
+    bool on;
+} cli_stop;
+void cli_stop_catch(cli_stop *s);
+void cli_stop_release(cli_stop *s);
+int cli_stop_signal(void);
+
 /* RLHF_ERR_ARG naming both files when a model's vocabulary (vocab_size, from model_path) is not
  * the tokenizer's (tok, from tok_path); RLHF_OK otherwise. */
 rlhf_status cli_check_vocab(const char *model_path, int32_t vocab_size, const char *tok_path,

@@ -30,9 +30,6 @@
 #include "reward.h"
 #include "store.h"
 
-static volatile sig_atomic_t ppo_signal = 0;
-static void ppo_on_signal(int sig) { ppo_signal = sig; }
-
 /* ---- the reward: both reward models, gated, logit, whitened ---- */
 
 typedef struct ppo_scorer {
@@ -399,8 +396,7 @@ int cmd_ppo(int argc, char **argv) {
     float *lpbuf = NULL;
     const cli_prompt **rp = NULL;
     ppo_scorer scorer = {0};
-    struct sigaction old_int, old_term;
-    bool handlers = false;
+    cli_stop stop = {0};
     char key[2048], prm[2048], dir[4400], path[4400], path2[4400];
     int64_t stage = 0, pol_id = 0, ref_id = 0, rmh_id = 0, rms_id = 0, val_id = 0;
     int64_t cur_id = 0; /* the checkpoint of the policy that samples the next iteration */
@@ -558,15 +554,7 @@ int cmd_ppo(int argc, char **argv) {
                (double)pc.lr, policy_path);
         fflush(stdout);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = ppo_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    ppo_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    handlers = true;
+    cli_stop_catch(&stop);
 
     cli_progress prog;
     cli_progress_start(&prog, "ppo", "iterations", iterations, &com);
@@ -575,7 +563,7 @@ int cmd_ppo(int argc, char **argv) {
     ppo_iter_stats is = {0};
     int64_t k = k0;
     while (k < iterations) {
-        if (ppo_signal) break;
+        if (cli_stop_signal()) break;
         if (stop_after > 0 && k >= stop_after) {
             stopped = true;
             break;
@@ -645,11 +633,11 @@ int cmd_ppo(int argc, char **argv) {
         }
     }
     cli_progress_end(&prog);
-    if (ppo_signal || stopped) {
+    if (cli_stop_signal() || stopped) {
         if (!com.quiet)
             printf("ppo: %s at iteration %" PRId64 "/%d; run the same command to resume\n",
-                   ppo_signal ? "interrupted" : "stopped (--stop-after)", k, (int)iterations);
-        rc = ppo_signal ? 128 + ppo_signal : CLI_EXIT_OK;
+                   cli_stop_signal() ? "interrupted" : "stopped (--stop-after)", k, (int)iterations);
+        rc = cli_stop_signal() ? 128 + cli_stop_signal() : CLI_EXIT_OK;
         goto done;
     }
     {
@@ -667,10 +655,7 @@ int cmd_ppo(int argc, char **argv) {
 fail:
     rc = cli_fail(spec.cmd, st);
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
+    cli_stop_release(&stop);
     if (rend)
         for (int64_t i = 0; i < prompts.n; i++) ds_chat_free(&rend[i]);
     free(rend);

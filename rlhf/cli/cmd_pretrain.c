@@ -338,12 +338,6 @@ static void fmt_opt_float(char *buf, size_t cap, double v) {
         snprintf(buf, cap, "%.9g", v);
 }
 
-/* ---- signals ----------------------------------------------------------------------------------- */
-
-static volatile sig_atomic_t pt_signal = 0; /* the signal that asked to stop, 0 none */
-
-static void on_signal(int sig) { pt_signal = sig; }
-
 /* ---- evaluation ---------------------------------------------------------------------------------- */
 
 /* Mean validation cross-entropy over n_eval windows evenly spaced among all held-out windows (all
@@ -540,8 +534,7 @@ int cmd_pretrain(int argc, char **argv) {
     FILE *metrics = NULL;
     int32_t *win = NULL, *tokens = NULL, *targets = NULL;
     const rlhf_backend *be = NULL;
-    struct sigaction old_int, old_term;
-    bool handlers = false;
+    cli_stop stop = {0};
     rlhf_status st = RLHF_OK;
     char state_path[4096], metrics_path[4096], cache_path[4096];
     snprintf(state_path, sizeof state_path, "%s/state.bin", out_dir);
@@ -784,15 +777,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
 
     /* ---- the loop ---- */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once (the state file stays whole) */
-    pt_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    handlers = true;
+    cli_stop_catch(&stop);
 
     cli_progress prog;
     cli_progress_start(&prog, "step", "steps", steps, &com);
@@ -817,7 +802,7 @@ int cmd_pretrain(int argc, char **argv) {
     int64_t step = step0;
     bool stopped = false;
     while (step < steps) {
-        if (pt_signal) break;
+        if (cli_stop_signal()) break;
         if (stop_after > 0 && step >= stop_after) {
             stopped = true;
             break;
@@ -881,7 +866,7 @@ int cmd_pretrain(int argc, char **argv) {
     }
     cli_progress_end(&prog);
     RLHF_TRY_GOTO(st, checkpoint(out_dir, fmt, m, &x), fail);
-    const int sig = pt_signal;
+    const int sig = cli_stop_signal();
     if (!com.quiet) {
         double tps = t_train > 0 ? (double)trained_tokens / t_train : 0;
         if (sig)
@@ -906,10 +891,7 @@ int cmd_pretrain(int argc, char **argv) {
 fail:
     rc = cli_fail(spec.cmd, st);
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
+    cli_stop_release(&stop);
     if (metrics) fclose(metrics);
     free(win);
     free(tokens);

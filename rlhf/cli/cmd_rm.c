@@ -231,9 +231,6 @@ static void ckpt_file(const char *path, char *buf, size_t cap) {
 
 /* ---- rm train -------------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t rm_signal = 0;
-static void rm_on_signal(int sig) { rm_signal = sig; }
-
 /* Fisher-Yates shuffle of idx[0..n) with the run's seed and an epoch stream. */
 static void shuffle(int64_t *idx, int64_t n, uint64_t seed, int64_t epoch) {
     rlhf_rng r;
@@ -385,8 +382,7 @@ int cmd_rm_train(int argc, char **argv) {
     reward_pair_tokens *mb = NULL;
     char *opts_json = NULL, *old_json = NULL;
     const rlhf_backend *be = NULL;
-    struct sigaction old_int, old_term;
-    bool handlers = false;
+    cli_stop stop = {0};
     rlhf_status st = RLHF_OK;
     char dir[4096], state_path[4200], json_path[4200], hf_path[4200], reg[4300];
 
@@ -559,15 +555,7 @@ int cmd_rm_train(int argc, char **argv) {
     }
 
     /* ---- the loop ---- */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = rm_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    rm_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    handlers = true;
+    cli_stop_catch(&stop);
     cli_progress prog;
     cli_progress_start(&prog, "step", "steps", total, &com);
     prog.base = step0;
@@ -576,7 +564,7 @@ int cmd_rm_train(int argc, char **argv) {
     const int64_t log_every = total / 20 > 0 ? total / 20 : 1;
     bool stopped = false;
     while (step < total) {
-        if (rm_signal) break;
+        if (cli_stop_signal()) break;
         if (stop_after > 0 && step >= stop_after) {
             stopped = true;
             break;
@@ -640,7 +628,7 @@ int cmd_rm_train(int argc, char **argv) {
     }
     cli_progress_end(&prog);
     RLHF_TRY_GOTO(st, save_state(m, &x, state_path, s, stage.id), fail);
-    const int sig = rm_signal;
+    const int sig = cli_stop_signal();
     if (step >= total) {
         float *out = NULL;
         RLHF_TRY_GOTO(st, rlhf_alloc((void **)&out, (size_t)rlhf_model_num_params(m) *
@@ -679,10 +667,7 @@ fail:
     cli_progress_end(&lp);
     rc = cli_fail(spec.cmd, st);
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
+    cli_stop_release(&stop);
     free(opts_json);
     free(old_json);
     free(data);

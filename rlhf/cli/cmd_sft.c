@@ -210,11 +210,6 @@ static uint64_t data_hash(const sft_dataset *d) {
     return h;
 }
 
-/* ---- signals ---- */
-
-static volatile sig_atomic_t sft_signal = 0;
-static void on_signal(int sig) { sft_signal = sig; }
-
 /* ---- the command ---- */
 
 int cmd_sft(int argc, char **argv) {
@@ -288,8 +283,7 @@ int cmd_sft(int argc, char **argv) {
     float *params = NULL;
     sft_dataset d = {0};
     sft_pack plan = {0};
-    struct sigaction old_int, old_term;
-    bool handlers = false;
+    cli_stop stop = {0};
     int64_t stage = 0, init_id = 0, n_records = 0;
     char key[1024], prm[1024], state_path[4400], out_dir[4400];
     RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
@@ -372,15 +366,7 @@ int cmd_sft(int argc, char **argv) {
         fflush(stdout);
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    sft_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    handlers = true;
+    cli_stop_catch(&stop);
 
     cli_progress prog;
     cli_progress_start(&prog, "sft", "steps", steps, &com);
@@ -389,7 +375,7 @@ int cmd_sft(int argc, char **argv) {
     double first_loss = NAN, last_loss = NAN;
     bool stopped = false;
     while (step < steps) {
-        if (sft_signal) break;
+        if (cli_stop_signal()) break;
         if (stop_after > 0 && step >= stop_after) {
             stopped = true;
             break;
@@ -443,12 +429,12 @@ int cmd_sft(int argc, char **argv) {
     cli_progress_end(&prog);
     RLHF_TRY_GOTO(st, rlhf_train_state_save(m, &x, state_path), fail);
     RLHF_TRY_GOTO(st, rlhf_store_stage_progress(s, stage, step), fail);
-    if (sft_signal || stopped) {
+    if (cli_stop_signal() || stopped) {
         if (!com.quiet)
             printf("sft: %s at step %" PRId64 "/%" PRId64 "; state saved in %s; run the same "
-                   "command to resume\n", sft_signal ? "interrupted" : "stopped (--stop-after)",
+                   "command to resume\n", cli_stop_signal() ? "interrupted" : "stopped (--stop-after)",
                    step, steps, state_path);
-        rc = sft_signal ? 128 + sft_signal : CLI_EXIT_OK;
+        rc = cli_stop_signal() ? 128 + cli_stop_signal() : CLI_EXIT_OK;
         goto done;
     }
     /* the fine-tuned weights, registered */
@@ -481,10 +467,7 @@ int cmd_sft(int argc, char **argv) {
 fail:
     rc = cli_fail(spec.cmd, st);
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
+    cli_stop_release(&stop);
     rlhf_free(params);
     sft_pack_free(&plan);
     sft_dataset_free(&d);
