@@ -271,14 +271,29 @@ static rlhf_status export_dialogue(void *ctx, const rlhf_store_dialogue *d) {
     return export_row(e, o, e->rows == 0);
 }
 
+/* The "tokens" array and the "logprobs" array (null when logprobs is NULL) of a sample or rollout;
+ * false (nothing to free) when out of memory. */
+static bool json_token_arrays(const int32_t *tokens, const float *logprobs, int32_t n,
+                              json_t **tok, json_t **lp) {
+    *tok = json_array();
+    *lp = logprobs ? json_array() : json_null();
+    bool ok = *tok && *lp;
+    for (int32_t i = 0; ok && i < n; i++) {
+        ok = json_array_append_new(*tok, json_integer(tokens[i])) == 0;
+        if (ok && logprobs) ok = json_array_append_new(*lp, json_real((double)logprobs[i])) == 0;
+    }
+    if (!ok) {
+        json_decref(*tok);
+        json_decref(*lp);
+        *tok = *lp = NULL;
+    }
+    return ok;
+}
+
 static rlhf_status export_sample(void *ctx, const rlhf_store_sample *x) {
     export_ctx *e = ctx;
-    json_t *o = json_object(), *tok = json_array(), *lp = x->logprobs ? json_array() : json_null();
-    if (o && tok && lp) {
-        for (int32_t i = 0; i < x->n_tokens; i++) {
-            json_array_append_new(tok, json_integer(x->tokens[i]));
-            if (x->logprobs) json_array_append_new(lp, json_real((double)x->logprobs[i]));
-        }
+    json_t *o = json_object(), *tok = NULL, *lp = NULL;
+    if (o && json_token_arrays(x->tokens, x->logprobs, x->n_tokens, &tok, &lp)) {
         json_object_set_new(o, "kind", json_string("sample"));
         json_object_set_new(o, "id", json_integer(x->id));
         json_object_set_new(o, "prompt_id", json_integer(x->prompt_id));
@@ -291,21 +306,17 @@ static rlhf_status export_sample(void *ctx, const rlhf_store_sample *x) {
         json_object_set_new(o, "logprobs", lp);
         json_object_set_new(o, "text", jstr(x->text));
         json_object_set_new(o, "finish", jstr(x->finish));
-    } else {
-        json_decref(tok);
-        json_decref(lp);
+    } else { /* out of memory: export_row reports it */
+        json_decref(o);
+        o = NULL;
     }
     return export_row(e, o, e->rows == 0);
 }
 
 static rlhf_status export_rollout(void *ctx, const rlhf_store_rollout *x) {
     export_ctx *e = ctx;
-    json_t *o = json_object(), *tok = json_array(), *lp = x->logprobs ? json_array() : json_null();
-    if (o && tok && lp) {
-        for (int32_t i = 0; i < x->n_tokens; i++) {
-            json_array_append_new(tok, json_integer(x->tokens[i]));
-            if (x->logprobs) json_array_append_new(lp, json_real((double)x->logprobs[i]));
-        }
+    json_t *o = json_object(), *tok = NULL, *lp = NULL;
+    if (o && json_token_arrays(x->tokens, x->logprobs, x->n_tokens, &tok, &lp)) {
         json_object_set_new(o, "kind", json_string("rollout"));
         json_object_set_new(o, "id", json_integer(x->id));
         json_object_set_new(o, "stage_id", json_integer(x->stage_id));
@@ -326,9 +337,9 @@ static rlhf_status export_rollout(void *ctx, const rlhf_store_rollout *x) {
         json_object_set_new(o, "reward_final", json_real(x->reward_final));
         json_object_set_new(o, "kl", json_real(x->kl));
         json_object_set_new(o, "advantage_mean", json_real(x->advantage_mean));
-    } else {
-        json_decref(tok);
-        json_decref(lp);
+    } else { /* out of memory: export_row reports it */
+        json_decref(o);
+        o = NULL;
     }
     return export_row(e, o, e->rows == 0);
 }
