@@ -66,6 +66,36 @@ static inline const char *test_src(const char *rel, char *buf, size_t cap) {
 }
 
 /* max |a-b| / max(|b|, floor) over n values; *worst gets the index. */
+/* Writes n bytes to path; exits 1 (a test harness failure) when it cannot. */
+static inline void write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(p, 1, n, f) != n)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+/* The whole file, malloc'ed and NUL-terminated (free it); *n its size. NULL when unreadable. */
+static inline unsigned char *slurp(const char *path, size_t *n) {
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+    if (!p || fread(p, 1, (size_t)sz, f) != (size_t)sz) {
+        fclose(f);
+        free(p);
+        return NULL;
+    }
+    fclose(f);
+    p[sz] = 0;
+    *n = (size_t)sz;
+    return p;
+}
+
 static inline double test_max_rel_err(const double *a, const double *b, size_t n, double floor_,
                                       size_t *worst) {
     double m = 0;

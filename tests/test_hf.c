@@ -75,33 +75,6 @@ static void rm_tree(const char *path) {
     }
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(p, 1, n, f) != n)) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    fclose(f);
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-    *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)sz + 1);
-    if (fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        fclose(f);
-        free(p);
-        return NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 /* A safetensors file from a header text and n_data bytes of data (value i & 0xff). */
 static void make_st(const char *path, const char *header, size_t n_data) {
     const uint64_t hl = strlen(header);

@@ -30,29 +30,6 @@ static char tmpdir[512];
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *d = malloc((size_t)sz + 1);
-    if (d && fread(d, 1, (size_t)sz, f) != (size_t)sz) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return d;
-}
-
-static void write_bytes(const char *path, const void *d, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    if (n) fwrite(d, 1, n, f);
-    fclose(f);
-}
-
 /* Undoes the fixture escapes (\\ \t \n \r \xHH); returns the length or -1. */
 static long unescape(const char *s, char *out) {
     long k = 0;

@@ -42,32 +42,6 @@ static const char *shared_or_null(const char *rel, char *buf, size_t cap) {
     return buf;
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    fclose(f);
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)sz + 1);
-    if (fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        fclose(f);
-        free(p);
-        return NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 /* Escapes for messages: printable ASCII kept, the rest \xHH (truncated to 60 bytes). */
 static const char *show(const char *s) {
     static char buf[400];

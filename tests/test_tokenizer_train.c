@@ -47,22 +47,6 @@ static void write_gz(const char *path, const char *text) {
     gzclose(f);
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)sz + 1);
-    if (fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
 static const char *tpath(const char *name, char *buf) {
     snprintf(buf, 512, "%s/%s", tmpdir, name);
     return buf;
