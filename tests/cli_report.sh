@@ -10,6 +10,9 @@
 #   cli-rep-03  the numbers are the store's: RM accuracy cells equal the rm-eval metrics, selection
 #               counts per round equal the selections table, table counts equal count(*), the
 #               PPO and GAtt charts have one point per stored iteration / turn
+#   cli-rep-05  gold judges: with a judgments table (schema v3 of the world branch, created here by
+#               hand when the program does not make it) and a world-compare stage, the gold section
+#               shows per-policy means equal to SQL avg() and the win rate chart
 #   cli-rep-04  --out FILE; a second report of the same run is byte-identical; a missing run and
 #               an unwritable --out are errors (exit 1) naming the path
 #
@@ -185,6 +188,45 @@ rc2=$?
 [ $rc1 = 1 ] && grep -q "nope" "$TMP/err1" && [ $rc2 = 1 ] && grep -q "no/such/dir" "$TMP/err2" &&
     ok "cli-rep-04 a missing run and an unwritable --out are errors naming the path" ||
     fail "cli-rep-04 errors: rc $rc1 '$(cat "$TMP/err1")', rc $rc2 '$(cat "$TMP/err2")'"
+
+# ---- cli-rep-05 ---------------------------------------------------------------------------------------------
+G=$TMP/g
+cp -r "$A" "$G"
+sqlite3 "$G/rlhf.db" >"$TMP/g.sql.out" 2>&1 <<'EOF'
+CREATE TABLE IF NOT EXISTS judgments (id INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL REFERENCES samples (id),
+  judge TEXT NOT NULL, value REAL NOT NULL, stage_id INTEGER REFERENCES stages (id), UNIQUE (sample_id, judge));
+INSERT INTO stages (kind, key, params, status, started_at, ended_at)
+  VALUES ('world-compare', 'test', '{}', 'done', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.500Z');
+INSERT INTO judgments (sample_id, judge, value, stage_id)
+  SELECT id, 'gold-helpfulness', (id % 4) / 4.0, (SELECT max(id) FROM stages) FROM samples;
+INSERT INTO judgments (sample_id, judge, value, stage_id)
+  SELECT id, 'gold-safety', (id % 3 != 0), (SELECT max(id) FROM stages) FROM samples;
+INSERT INTO metrics (stage_id, step, name, value) VALUES
+  ((SELECT max(id) FROM stages), 0, 'world-compare/win_rate', 0.8125),
+  ((SELECT max(id) FROM stages), 0, 'world-compare/win_rate_ci_lo', 0.6),
+  ((SELECT max(id) FROM stages), 0, 'world-compare/win_rate_ci_hi', 0.9),
+  ((SELECT max(id) FROM stages), 0, 'world-compare/wins', 13);
+EOF
+if "$BIN" report "$G" -q 2>"$TMP/g.err" && python3 - "$G" <<'EOF'
+import re, sqlite3, sys
+run = sys.argv[1]
+t = open(run + "/report/index.html").read()
+sec = re.search(r'<section id="gold">(.*?)</section>', t, re.S).group(1)
+assert "not run" not in sec, sec[:300]
+assert "Win rate" in sec and ">0.8125<" in sec and "world-compare/wins" in sec, sec[-800:]
+db = sqlite3.connect(run + "/rlhf.db")
+rows = db.execute("SELECT sa.round, avg(j.value), sum(j.value < 0.5) FROM judgments j JOIN samples sa "
+                  "ON sa.id = j.sample_id WHERE j.judge = 'gold-safety' GROUP BY sa.round, sa.checkpoint_id").fetchall()
+help_ = db.execute("SELECT avg(j.value) FROM judgments j JOIN samples sa ON sa.id = j.sample_id "
+                   "WHERE j.judge = 'gold-helpfulness' GROUP BY sa.round, sa.checkpoint_id").fetchall()
+assert rows and len(rows) == len(help_), (rows, help_)
+for (r, v, viol), (h,) in zip(rows, help_):
+    row = re.search(r"<tr><td>%d</td><td>[^<]*</td><td>([0-9.]+)</td><td>\d+</td><td>([0-9.]+)</td><td>\d+</td><td>(\d+)</td>" % r, sec)
+    assert row, (r, sec[-1500:])
+    assert abs(float(row.group(1)) - h) < 5e-5 and abs(float(row.group(2)) - v) < 5e-5 and int(row.group(3)) == viol, (row.groups(), h, v, viol)
+EOF
+then ok "cli-rep-05 gold section from a judgments table and a world-compare stage"
+else fail "cli-rep-05 gold section: $(cat "$TMP/g.err" "$TMP/g.sql.out")"; fi
 
 [ $failures = 0 ] && echo "cli_report: all passed" || echo "cli_report: $failures failure(s)"
 [ $failures = 0 ]
