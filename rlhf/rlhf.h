@@ -89,9 +89,19 @@ float rlhf_rng_normal(rlhf_rng *r);  /* N(0, 1), Box-Muller */
 /* ---- backends ------------------------------------------------------------------------------------ */
 
 typedef struct rlhf_backend rlhf_backend; /* table of ops; see backend_impl.h */
-/* "cpu", "cuda", "cuda:N". Unknown or unavailable names return RLHF_ERR_UNSUPPORTED. */
+/* "cpu", "cuda", "cuda:N", and for CUDA a matmul precision suffix "/fp32", "/tf32" or "/bf16"
+ * ("cuda:0/fp32"; without one, $RLHF_CUDA_PRECISION or bf16). Storage is fp32 in every mode.
+ * The CPU backend is one shared instance; CUDA has one instance per (device, precision), each
+ * with its own stream, kept for the life of the process (use one instance from one thread at a
+ * time). Unknown or unavailable names return RLHF_ERR_UNSUPPORTED. */
 rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out);
-const char *rlhf_backend_name(const rlhf_backend *be);
+const char *rlhf_backend_name(const rlhf_backend *be); /* canonical: "cpu", "cuda:0/bf16" */
+/* Human-readable device ("NVIDIA H100 80GB HBM3 (132 SMs, ...)" or "CPU (N threads)"). */
+rlhf_status rlhf_backend_device_name(const rlhf_backend *be, char *buf, size_t cap);
+/* Measured TFLOP/s of a bf16 tensor-core GEMM (M,N,K), fp32 accumulation, on a GPU backend;
+ * RLHF_ERR_UNSUPPORTED on the CPU. Runs at least min_time seconds. */
+rlhf_status rlhf_backend_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N, int64_t K,
+                                   double min_time, double *tflops);
 /* Threads used by CPU loops and BLAS (0 = OpenMP default). */
 void rlhf_set_threads(int n);
 int rlhf_get_threads(void);

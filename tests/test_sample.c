@@ -7,6 +7,24 @@
 
 static const rlhf_backend *be;
 
+/* be->sample through backend memory (tokens, logp, logits are host arrays here; rng stays host):
+ * the same call on the CPU, and what a GPU backend needs. */
+static rlhf_status sample_via(int32_t *tok, float *logp, float *logits, rlhf_rng *rng, int32_t n,
+                              int32_t V, float T, int32_t top_k, float top_p) {
+    void *dt = NULL, *dl = NULL, *dx = NULL;
+    rlhf_status st = be->alloc(be, &dt, (size_t)n * 4);
+    if (st == RLHF_OK) st = be->alloc(be, &dl, (size_t)n * 4);
+    if (st == RLHF_OK) st = be->alloc(be, &dx, (size_t)n * V * 4);
+    if (st == RLHF_OK) st = be->to_device(be, dx, logits, (size_t)n * V * 4);
+    if (st == RLHF_OK) st = be->sample(be, dt, dl, dx, rng, n, V, T, top_k, top_p);
+    if (st == RLHF_OK) st = be->to_host(be, tok, dt, (size_t)n * 4);
+    if (st == RLHF_OK) st = be->to_host(be, logp, dl, (size_t)n * 4);
+    be->free(be, dt);
+    be->free(be, dl);
+    be->free(be, dx);
+    return st;
+}
+
 enum { VMAX = 4096 };
 static const double *sort_prob;
 static int by_prob(const void *x, const void *y) {
@@ -70,7 +88,7 @@ static void check_distribution(const char *what, int V, float T, int top_k, floa
             memcpy(logits + r * V, base, V * sizeof(float));
             rlhf_rng_seed(&rng[r], (uint64_t)d * BATCH + r, 11);
         }
-        CHECK_OK(be->sample(be, tok, logp, logits, rng, BATCH, V, T, top_k, top_p));
+        CHECK_OK(sample_via(tok, logp, logits, rng, BATCH, V, T, top_k, top_p));
         for (int r = 0; r < BATCH; r++) {
             if (tok[r] < 0 || tok[r] >= V) { CHECK(0); continue; }
             count[tok[r]]++;
@@ -101,17 +119,17 @@ static void test_greedy(void) {
     rlhf_rng_seed(&rng[0], 1, 1);
     rlhf_rng_seed(&rng[1], 2, 1);
     rlhf_rng before = rng[0];
-    CHECK_OK(be->sample(be, tok, logp, logits, rng, 2, 5, 0.0f, 0, 1.0f));
+    CHECK_OK(sample_via(tok, logp, logits, rng, 2, 5, 0.0f, 0, 1.0f));
     CHECK(tok[0] == 1 && tok[1] == 2);
     double Z = exp(0.5) + 2 * exp(2.0) + exp(-1.0) + exp(1.0);
     CHECKF(fabs(logp[0] - (2.0 - log(Z))) < 1e-6, "greedy logp %f", logp[0]);
     CHECK(memcmp(&before, &rng[0], sizeof before) == 0); /* greedy draws no random numbers */
     /* top_k 1 is greedy at any temperature */
-    CHECK_OK(be->sample(be, tok, logp, logits, rng, 2, 5, 3.0f, 1, 1.0f));
+    CHECK_OK(sample_via(tok, logp, logits, rng, 2, 5, 3.0f, 1, 1.0f));
     CHECK(tok[0] == 1 && tok[1] == 2);
     /* bad arguments are errors, not crashes */
-    CHECK(be->sample(be, tok, logp, logits, rng, 2, 5, -1.0f, 0, 1.0f) == RLHF_ERR_ARG);
-    CHECK(be->sample(be, tok, logp, logits, rng, 2, 5, 1.0f, 0, 1.5f) == RLHF_ERR_ARG);
+    CHECK(sample_via(tok, logp, logits, rng, 2, 5, -1.0f, 0, 1.0f) == RLHF_ERR_ARG);
+    CHECK(sample_via(tok, logp, logits, rng, 2, 5, 1.0f, 0, 1.5f) == RLHF_ERR_ARG);
 }
 
 /* A row's token depends only on its logits and its RNG, not on the other rows. */
@@ -128,11 +146,11 @@ static void test_rows_independent(void) {
         for (int r = 0; r < N; r++) rlhf_rng_seed(&rng[r], 500 + r, 1);
         float *copy = malloc(sizeof(float) * N * V);
         memcpy(copy, all, sizeof(float) * N * V);
-        CHECK_OK(be->sample(be, tok, lp, copy, rng, N, V, cfg[c][0], (int)cfg[c][1], cfg[c][2]));
+        CHECK_OK(sample_via(tok, lp, copy, rng, N, V, cfg[c][0], (int)cfg[c][1], cfg[c][2]));
         for (int r = 0; r < N; r++) {
             memcpy(one, all + r * V, sizeof(float) * V);
             rlhf_rng_seed(&r1, 500 + r, 1);
-            CHECK_OK(be->sample(be, &t1, &l1, one, &r1, 1, V, cfg[c][0], (int)cfg[c][1], cfg[c][2]));
+            CHECK_OK(sample_via(&t1, &l1, one, &r1, 1, V, cfg[c][0], (int)cfg[c][1], cfg[c][2]));
             CHECKF(t1 == tok[r] && l1 == lp[r], "config %d row %d: %d vs %d", c, r, t1, tok[r]);
             CHECK(memcmp(&r1, &rng[r], sizeof r1) == 0);
         }

@@ -250,7 +250,22 @@ rlhf_status cli_setup(const cli_common *c, const rlhf_backend **be) {
     if (!be) return RLHF_OK;
     *be = NULL;
     rlhf_error_clear();
-    rlhf_status st = rlhf_backend_get(c->device, be);
+    char name[128];
+    snprintf(name, sizeof name, "%s", c->device ? c->device : "cpu");
+    if (c->precision) {
+        const char *p = c->precision;
+        if (strcmp(p, "fp32") != 0 && strcmp(p, "tf32") != 0 && strcmp(p, "bf16") != 0)
+            return RLHF_ERR(RLHF_ERR_ARG, "--precision %s (expected fp32, tf32 or bf16)", p);
+        if (strncmp(name, "cuda", 4) == 0) {
+            if (strchr(name, '/'))
+                return RLHF_ERR(RLHF_ERR_ARG, "--precision given twice (--device %s)", name);
+            snprintf(name, sizeof name, "%s/%s", c->device, p);
+        } else if (strcmp(p, "fp32") != 0) {
+            return RLHF_ERR(RLHF_ERR_ARG, "--precision %s needs --device cuda (the CPU computes "
+                            "in fp32)", p);
+        }
+    }
+    rlhf_status st = rlhf_backend_get(name, be);
     if (st != RLHF_OK && !rlhf_last_error()[0])
         return RLHF_ERR(st, "device '%s' is not available", c->device);
     return st;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_impl.h"
 #include "cli.h"
 
 /* The OpenBLAS include directory is private to rlhfcore; the system one usually has cblas.h too.
@@ -60,6 +61,30 @@ done:
     return st;
 }
 
+/* ---- GPU figures ---------------------------------------------------------------------------------- */
+
+/* On a GPU backend: prints the device, then the model's rate as MFU against the datasheet bf16
+ * dense peak (peak_tflops) and against a measured cuBLAS bf16 GEMM (8192^3 unless gemm_n says
+ * otherwise; 0 skips it). Nothing on the CPU. */
+static rlhf_status gpu_report(const rlhf_backend *be, double model_tflops, double peak_tflops,
+                              int32_t gemm_n) {
+    if (be->device < 0) return RLHF_OK;
+    char dev[256];
+    RLHF_TRY(rlhf_backend_device_name(be, dev, sizeof dev));
+    printf("gpu: %s, backend %s\n", dev, rlhf_backend_name(be));
+    if (peak_tflops > 0)
+        printf("MFU vs datasheet bf16 dense peak %.0f TFLOP/s: %.1f%% (model %.2f TFLOP/s)\n",
+               peak_tflops, 100.0 * model_tflops / peak_tflops, model_tflops);
+    if (gemm_n > 0) {
+        double g = -1;
+        RLHF_TRY(rlhf_backend_gemm_rate(be, gemm_n, gemm_n, gemm_n, 1.0, &g));
+        printf("cuBLAS bf16 GEMM %d^3 (fp32 accumulate): %.1f TFLOP/s measured; MFU vs measured: "
+               "%.1f%%\n", (int)gemm_n, g, 100.0 * model_tflops / g);
+    }
+    fflush(stdout);
+    return RLHF_OK;
+}
+
 /* ---- bench train ----------------------------------------------------------------------------------- */
 
 int cmd_bench_train(int argc, char **argv) {
@@ -68,6 +93,8 @@ int cmd_bench_train(int argc, char **argv) {
     float lr = 3e-4f;
     uint64_t seed = 1337;
     bool no_sgemm = false;
+    float peak = 989.0f;
+    int32_t gemm_n = 8192;
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"batch", 'b', CLI_POS_INT, &batch, "B", "4", "sequences per step (each of --seq tokens)",
@@ -78,7 +105,12 @@ int cmd_bench_train(int argc, char **argv) {
          "peak learning rate (linear warm-up over --warmup, cosine to 0.1x)", false},
         {"seed", 's', CLI_U64, &seed, "S", "1337", "seed of the weights and the random tokens",
          false},
-        {"no-sgemm", 0, CLI_FLAG, &no_sgemm, NULL, NULL, "skip the sgemm reference timings", false},
+        {"no-sgemm", 0, CLI_FLAG, &no_sgemm, NULL, NULL,
+         "skip the sgemm reference timings (always skipped on a GPU)", false},
+        {"peak-tflops", 0, CLI_NONNEG_FLOAT, &peak, "F", "989 (H100 SXM)",
+         "GPU: datasheet bf16 dense peak for MFU", false},
+        {"gemm-n", 0, CLI_NONNEG_INT, &gemm_n, "N", "8192",
+         "GPU: size of the measured bf16 GEMM (0 = skip)", false},
         CLI_MODEL_OPTS(&mf),
         CLI_COMMON_OPTS(&com),
         {0},
@@ -165,6 +197,7 @@ int cmd_bench_train(int argc, char **argv) {
         RLHF_TRY_GOTO(st, rlhf_model_zero_grad(m), fail);
         RLHF_TRY_GOTO(st, rlhf_model_lm_step(m, tokens, targets, NULL, B, T, 1.0f, &loss), fail);
         RLHF_TRY_GOTO(st, rlhf_model_adamw_step(m, &oc, lr_i, &gnorm), fail);
+        RLHF_TRY_GOTO(st, be->sync(be), fail); /* a GPU step ends when its last kernel does */
         double dt = cli_now() - t0;
         bool is_warm = i < warmup;
         if (!is_warm) {
@@ -198,7 +231,9 @@ int cmd_bench_train(int argc, char **argv) {
     printf("  FLOPs/step = 6*P_matmul*B*T + 6*L*B*T^2*C = 6*%" PRId64 "*%zu + 6*%d*%d*%d^2*%d "
            "= %.4g\n",
            P_matmul, BT, (int)L, (int)B, (int)T, (int)C, flops_step);
-    if (!no_sgemm) {
+    if (be->device >= 0) {
+        RLHF_TRY_GOTO(st, gpu_report(be, gflops / 1e3, peak, gemm_n), fail);
+    } else if (!no_sgemm) {
         double g_head = -1, g_sq = -1;
         RLHF_TRY_GOTO(st, sgemm_rate((int64_t)BT, V, C, 0.5, &g_head), fail);
         RLHF_TRY_GOTO(st, sgemm_rate(1024, 1024, 1024, 0.5, &g_sq), fail);
@@ -296,6 +331,8 @@ int cmd_bench_sample(int argc, char **argv) {
     int32_t top_k = 0;
     uint64_t seed = 1337;
     bool baseline = false;
+    float peak = 989.0f;
+    int32_t gemm_n = 0;
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"model", 'm', CLI_STR, &model_path, "M.bin", "a random model of the shape below",
@@ -313,6 +350,10 @@ int cmd_bench_sample(int argc, char **argv) {
          false},
         {"baseline", 0, CLI_FLAG, &baseline, NULL, NULL,
          "also time K = 1 and print the speed-up of batching", false},
+        {"peak-tflops", 0, CLI_NONNEG_FLOAT, &peak, "F", "989 (H100 SXM)",
+         "GPU: datasheet bf16 dense peak for MFU", false},
+        {"gemm-n", 0, CLI_NONNEG_INT, &gemm_n, "N", "0 = skip",
+         "GPU: also measure a bf16 GEMM of this size", false},
         CLI_MODEL_OPTS(&mf),
         CLI_COMMON_OPTS(&com),
         {0},
@@ -362,6 +403,20 @@ int cmd_bench_sample(int argc, char **argv) {
     double tk = 0, t1 = 0;
     RLHF_TRY_GOTO(st, sample_once(m, K, steps, prompt_len, &sc, seed, &com, "sample", &tk),
                   fail);
+    if (be->device >= 0) {
+        /* decode FLOPs per token: 2 per matmul weight (classifier included) plus attention
+         * over the cache, 4*C per cached position per layer, at the mean position */
+        rlhf_param_info tab[RLHF_P_COUNT];
+        (void)rlhf_param_table(c, tab);
+        double pm = (double)c->vocab_size * c->dim;
+        const rlhf_param_id mm[] = {RLHF_P_WQ, RLHF_P_WK, RLHF_P_WV, RLHF_P_WO,
+                                    RLHF_P_W1, RLHF_P_W2, RLHF_P_W3};
+        for (size_t i = 0; i < sizeof mm / sizeof *mm; i++) pm += (double)tab[mm[i]].numel;
+        double ctx = prompt_len + steps / 2.0;
+        double fpt = 2.0 * pm + 4.0 * c->n_layer * (double)c->dim * ctx;
+        printf("decode FLOPs/token = 2*P_matmul + 4*L*C*mean_context = %.4g\n", fpt);
+        RLHF_TRY_GOTO(st, gpu_report(be, tk * fpt / 1e12, peak, gemm_n), fail);
+    }
     if (baseline) {
         RLHF_TRY_GOTO(st, sample_once(m, 1, steps, prompt_len, &sc, seed, &com,
                                       "baseline", &t1),

@@ -7,13 +7,18 @@
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu_impl.h"
 
 #ifdef RLHF_HAVE_CUDA
-rlhf_status rlhf_backend_cuda(int device, const rlhf_backend **out); /* cuda/backend.cu */
+/* cuda/backend.cu; precision -1 = default ($RLHF_CUDA_PRECISION, else bf16), 0 fp32, 1 tf32, 2 bf16 */
+rlhf_status rlhf_backend_cuda(int device, int precision, const rlhf_backend **out);
+rlhf_status rlhf_cuda_device_name(const rlhf_backend *be, char *buf, size_t cap);
+rlhf_status rlhf_cuda_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N, int64_t K,
+                                double min_time, double *tflops);
 #endif
 
 /* ---- memory ---- */
@@ -94,38 +99,79 @@ const rlhf_backend *rlhf_backend_cpu(void) { return &cpu_backend; }
 
 /* ---- lookup ---- */
 
-/* "cuda" -> 0, "cuda:N" -> N; -1 when name is not of that form. */
-static int parse_cuda_name(const char *name) {
-    if (strncmp(name, "cuda", 4) != 0) return -1;
-    if (name[4] == '\0') return 0;
-    if (name[4] != ':' || name[5] == '\0') return -1;
-    long d = 0;
-    for (const char *s = name + 5; *s; s++) {
-        if (*s < '0' || *s > '9') return -1;
-        d = d * 10 + (*s - '0');
-        if (d > 1000000) return -1;
+/* "cuda[:N][/fp32|/tf32|/bf16]": *dev = N (0 when absent), *prec = 0/1/2 (-1 when absent).
+ * Returns false when name is not of that form. */
+static bool parse_cuda_name(const char *name, int *dev, int *prec) {
+    *dev = 0;
+    *prec = -1;
+    if (strncmp(name, "cuda", 4) != 0) return false;
+    const char *s = name + 4;
+    if (*s == ':') {
+        s++;
+        if (*s < '0' || *s > '9') return false;
+        long d = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            d = d * 10 + (*s - '0');
+            if (d > 1000000) return false;
+        }
+        *dev = (int)d;
     }
-    return (int)d;
+    if (*s == '\0') return true;
+    if (*s != '/') return false;
+    s++;
+    static const char *const precs[] = {"fp32", "tf32", "bf16"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, precs[i]) == 0) {
+            *prec = i;
+            return true;
+        }
+    return false;
 }
 
 rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
     if (!out) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_get: out is NULL");
     *out = NULL;
     if (!name) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_get: name is NULL");
-    if (strcmp(name, "cpu") == 0) {
+    if (strcmp(name, "cpu") == 0 || strcmp(name, "cpu/fp32") == 0) {
         *out = &cpu_backend;
         return RLHF_OK;
     }
-    int dev = parse_cuda_name(name);
-    if (dev >= 0) {
+    int dev, prec;
+    if (parse_cuda_name(name, &dev, &prec)) {
 #ifdef RLHF_HAVE_CUDA
-        return rlhf_backend_cuda(dev, out);
+        return rlhf_backend_cuda(dev, prec, out);
 #else
+        (void)dev;
+        (void)prec;
         return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "CUDA backend not built (asked for '%s')", name);
 #endif
     }
-    return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "unknown backend '%s' (expected cpu, cuda or cuda:N)",
-                    name);
+    return RLHF_ERR(RLHF_ERR_UNSUPPORTED,
+                    "unknown backend '%s' (expected cpu, cuda or cuda:N, optionally followed by "
+                    "/fp32, /tf32 or /bf16 for CUDA)", name);
+}
+
+rlhf_status rlhf_backend_device_name(const rlhf_backend *be, char *buf, size_t cap) {
+    if (!be || !buf || cap == 0) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_device_name: NULL");
+#ifdef RLHF_HAVE_CUDA
+    if (be->device >= 0) return rlhf_cuda_device_name(be, buf, cap);
+#endif
+    snprintf(buf, cap, "CPU (%d threads)", rlhf_get_threads());
+    return RLHF_OK;
+}
+
+rlhf_status rlhf_backend_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N, int64_t K,
+                                   double min_time, double *tflops) {
+    if (!be || !tflops || M <= 0 || N <= 0 || K <= 0 || M > INT32_MAX || N > INT32_MAX ||
+        K > INT32_MAX)
+        return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_gemm_rate: bad arguments");
+    *tflops = -1;
+#ifdef RLHF_HAVE_CUDA
+    if (be->device >= 0) return rlhf_cuda_gemm_rate(be, M, N, K, min_time, tflops);
+#endif
+    (void)min_time;
+    return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "bf16 GEMM rate: backend %s is not a GPU",
+                    rlhf_backend_name(be));
 }
 
 const char *rlhf_backend_name(const rlhf_backend *be) {
