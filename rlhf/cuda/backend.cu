@@ -44,6 +44,7 @@ rlhf_status cu_scratch(const rlhf_backend *be, void **out, size_t bytes) {
         cudaError_t e = cudaMalloc(&s->scratch, want);
         if (e != cudaSuccess) {
             s->scratch = NULL;
+            (void)cudaGetLastError(); /* else the next CUDA_LAUNCHED() reports this OOM */
             return RLHF_ERR(RLHF_ERR_NOMEM, "CUDA scratch of %zu bytes: %s", want,
                             cudaGetErrorString(e));
         }
@@ -309,6 +310,12 @@ extern "C" rlhf_status rlhf_cuda_gemm_rate(const rlhf_backend *be, int64_t M, in
     GR_TRY(cudaGetLastError());
     GR_TRY(cudaEventCreate(&e0));
     GR_TRY(cudaEventCreate(&e1));
+    /* an fp32 instance runs in pedantic math mode, which may keep cuBLAS off the tensor cores;
+     * the rate asked for is the tensor-core one: default math for the measurement, then back */
+    if (cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) {
+        st = RLHF_ERR(RLHF_ERR_CUDA, "cublasSetMathMode failed");
+        goto done;
+    }
     for (int warm = 0; warm < 2; warm++) {
         cublasStatus_t bs = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K,
                                          &one, B, CUDA_R_16BF, (int)K, A, CUDA_R_16BF, (int)K,
@@ -335,6 +342,9 @@ extern "C" rlhf_status rlhf_cuda_gemm_rate(const rlhf_backend *be, int64_t M, in
     *tflops = 2.0 * (double)M * (double)N * (double)K * reps / (ms * 1e-3) / 1e12;
 done:
 #undef GR_TRY
+    if (st != RLHF_OK) (void)cudaGetLastError(); /* a failed cudaMalloc must not surface later */
+    (void)cublasSetMathMode(s->blas, s->prec == CUDA_PREC_FP32 ? CUBLAS_PEDANTIC_MATH
+                                                               : CUBLAS_DEFAULT_MATH);
     if (e0) cudaEventDestroy(e0);
     if (e1) cudaEventDestroy(e1);
     cudaFree(A);
