@@ -137,6 +137,12 @@ struct rlhf_backend {
 /* The CPU backend (cpu/backend.c). Cannot fail. */
 const rlhf_backend *rlhf_backend_cpu(void);
 
+/* The uniforms one `sample` call consumes, in the CPU's order (cpu/sample.c): u[i] =
+ * rlhf_rng_uniform(&rng[i]) when temperature > 0 (one draw per row), else 0 and rng[i] untouched.
+ * A backend that draws on the host (cuda/sample.cu) takes its uniforms from here, so its RNG
+ * streams advance exactly as the CPU's. u (n) host. */
+void be_sample_uniforms(rlhf_rng *rng, int32_t n, float temperature, float *u);
+
 /* Returns RLHF_ERR_UNSUPPORTED naming the op and backend when fn is NULL. */
 #define BE_CALL(be, op, ...)                                                                       \
     ((be)->op ? (be)->op((be), __VA_ARGS__) : be_missing((be), #op, __FILE__, __LINE__))

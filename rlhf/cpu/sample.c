@@ -123,6 +123,7 @@ static int32_t nucleus_draw(const float *restrict probs, int32_t V, double targe
         for (int32_t i = 0; i < V; i++) cands[i] = (cand){probs[i], i};
     const int32_t k = n > 0 ? nucleus(cands, n, target - acc) : 0;
     if (k == 0) { /* rounding left the boundary bin empty: keep the single best token */
+        (void)rlhf_rng_uniform(rng); /* still one uniform per row (be_sample_uniforms) */
         int32_t best = 0;
         for (int32_t i = 1; i < V; i++)
             if (probs[i] > probs[best]) best = i;
@@ -211,6 +212,11 @@ static int32_t pick_row(const float *restrict x, int32_t V, float temperature, i
     }
     *logp = (x[tok] - mx) * invT - logZ;
     return tok;
+}
+
+void be_sample_uniforms(rlhf_rng *rng, int32_t n, float temperature, float *u) {
+    for (int32_t r = 0; r < n; r++) /* pick_row draws once per row on every non-greedy path */
+        u[r] = temperature > 0 ? rlhf_rng_uniform(&rng[r]) : 0.0f;
 }
 
 rlhf_status cpu_sample(const rlhf_backend *be, int32_t *tokens, float *logp, float *logits,

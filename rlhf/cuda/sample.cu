@@ -177,15 +177,21 @@ __global__ void k_sample(int32_t *tokens, float *logp, const float *logits, floa
             int32_t found = -1;
             for (int t = 0; t < (int)blockDim.x && found < 0; t++) {
                 if (target < cum + csum[t]) {
+                    /* cum + csum[t] and the running sum below round differently: if the walk
+                     * ends short of target, the chunk's last kept token is the one (the CPU's
+                     * nucleus walk does the same with its last kept token) */
                     const int32_t a = t * cs, z = a + cs < V ? a + cs : V;
+                    int32_t last = -1;
                     for (int32_t j = a; j < z; j++) {
                         if (key_of(pr[j], j) < kmin) continue;
+                        last = j;
                         cum += (double)pr[j];
                         if (target < cum) {
                             found = j;
                             break;
                         }
                     }
+                    if (found < 0) found = last;
                     break;
                 }
                 cum += csum[t];
@@ -212,8 +218,7 @@ extern "C" rlhf_status cuda_sample(const rlhf_backend *be, int32_t *tokens, floa
     cudaStream_t st = cu_state(be)->stream;
     float *hu = (float *)malloc((size_t)n * sizeof(float));
     if (!hu) return RLHF_ERR(RLHF_ERR_NOMEM, "sample: %d uniforms", n);
-    for (int32_t r = 0; r < n; r++) /* as the CPU: one uniform per row when not greedy */
-        hu[r] = temperature > 0 ? rlhf_rng_uniform(&rng[r]) : 0.0f;
+    be_sample_uniforms(rng, n, temperature, hu); /* as the CPU: one per row when not greedy */
     float *scratch = NULL;
     const size_t probs_floats = ((size_t)n * (size_t)V + 63) & ~(size_t)63;
     rlhf_status s = cu_scratch(be, (void **)&scratch, (probs_floats + (size_t)n) * sizeof(float));
