@@ -8,8 +8,10 @@
  * normalized: max|cuda-cpu| / max|cpu|); the failing line prints the worst index and the first
  * mismatches. Matmuls in tf32 and bf16 mode are checked against the stated bounds TOL_TF32 and
  * TOL_BF16. Then the whole model (tiny GQA config): logits, loss, every gradient, one AdamW step;
- * the sampler op: identical greedy tokens, seeded top-p tokens equal in >= 99% of rows (rounding
- * at a boundary may move a draw), logp within 1e-5; and greedy generation from
+ * the sampler op (V 32000, 83 and 1): identical greedy (and top_k=1) tokens, seeded top-p tokens
+ * equal in >= 99% of rows (rounding at a boundary may move a draw), every CUDA draw inside the
+ * top-k/top-p set (judged in double on the host), the rows' RNG states equal to the CPU's after
+ * the call (one uniform per row when not greedy), logp within 1e-5; and greedy generation from
  * ../shared/models/stories260K.bin equal to tests/fixtures/greedy_stories260K.txt in fp32 mode.
  */
 #include <math.h>
@@ -184,6 +186,8 @@ static void test_matmul(void) {
     matmul_case(37, 33, 65, 1.0f, TOL, "fp32");
     matmul_case(256, 192, 320, 0.0f, TOL, "fp32");
     matmul_case(64, 48, 1001, 1.0f, TOL, "fp32");
+    matmul_case(3, 256, 32000, 0.0f, TOL, "fp32"); /* an LM head at decode: N tiny, OC = V */
+    matmul_case(1000, 7, 2, 1.0f, TOL, "fp32");    /* N >> IC, OC: dw sums over k = N */
     const rlhf_backend *keep = gpu, *b;
     if (rlhf_backend_get("cuda:0/tf32", &b) == RLHF_OK) {
         gpu = b;
@@ -260,8 +264,12 @@ static void rope_run(const rlhf_backend *b, int64_t N, int32_t T, int32_t nh, in
 
 static void test_rope(void) {
     printf("rope\n");
-    const int32_t shapes[][4] = {{1, 1, 1, 2}, {14, 7, 3, 6}, {2000, 1000, 4, 64}, {5, 5, 2, 7}};
-    for (int s = 0; s < 4; s++) {
+    /* positions up to 4095 (random): an ulp of a frequency there moves the angle by ~2e-4, so
+     * the frequencies must be the CPU's own (computed on the host); HS 128 with 32 heads is the
+     * 7B shape */
+    const int32_t shapes[][4] = {{1, 1, 1, 2}, {14, 7, 3, 6}, {2000, 1000, 4, 64}, {5, 5, 2, 7},
+                                 {300, 300, 32, 128}};
+    for (int s = 0; s < 5; s++) {
         int64_t N = shapes[s][0];
         int32_t T = shapes[s][1], nh = shapes[s][2], HS = shapes[s][3];
         float *x = rnd(N * nh * HS, 1), *f[2], *bw[2];
@@ -350,6 +358,8 @@ static void test_attention(void) {
     attn_case(2, 70, 3, 1, 33, false);
     attn_case(1, 1000, 2, 1, 64, false);
     attn_case(1, 41, 2, 2, 256, true);
+    attn_case(4, 1, 8, 2, 64, false);   /* T=1, several sequences, GQA */
+    attn_case(2, 300, 8, 2, 128, true); /* 7B head size, packed, GQA, several key tiles */
 }
 
 /* KV cache through kv_store, then decode rows over several slots. */
@@ -529,42 +539,91 @@ static void test_adamw(void) {
 /* ================================================================================= sample */
 
 static void sample_run(const rlhf_backend *b, int32_t n, int32_t V, const float *x, uint64_t seed,
-                       float temp, int32_t top_k, float top_p, int32_t **tok, float **lp, int k) {
+                       float temp, int32_t top_k, float top_p, int32_t **tok, float **lp,
+                       rlhf_rng **rs, int k) {
     float *X = dev_of(b, x, (size_t)n * V * 4), *LP = dev_of(b, NULL, n * 4);
     int32_t *TK = dev_of(b, NULL, n * 4);
-    rlhf_rng *r = malloc(n * sizeof *r);
+    rlhf_rng *r = rs[k];
     for (int32_t i = 0; i < n; i++) rlhf_rng_seed(&r[i], seed + (uint64_t)i, 3);
     CHECK_OK(b->sample(b, TK, LP, X, r, n, V, temp, top_k, top_p));
     host_of(b, tok[k], TK, n * 4);
     host_of(b, lp[k], LP, n * 4);
-    free(r);
     b->free(b, X), b->free(b, LP), b->free(b, TK);
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Whether tok may be drawn from row x (V) under (temp, top_k, top_p), judged in double with a
+ * little slack for float rounding: among the top_k best (by logit) and inside the nucleus (the
+ * mass of the tokens strictly better than tok is below top_p of the kept mass). */
+static bool sample_allowed(const float *x, int32_t V, float temp, int32_t top_k, float top_p,
+                           int32_t tok) {
+    if (tok < 0 || tok >= V) return false;
+    float *srt = malloc((size_t)V * 4);
+    memcpy(srt, x, (size_t)V * 4);
+    qsort(srt, (size_t)V, 4, cmp_desc);
+    const double mx = srt[0];
+    const int32_t kk = top_k > 0 && top_k < V ? top_k : V;
+    const double kth = srt[kk - 1]; /* the worst logit that can be kept */
+    double kept = 0, better = 0;
+    for (int32_t j = 0; j < kk; j++) kept += exp(((double)srt[j] - mx) / temp);
+    int32_t nbetter = 0;
+    for (int32_t j = 0; j < V; j++)
+        if (x[j] > x[tok] + 1e-5f * (1 + fabsf(x[tok]))) {
+            nbetter++;
+            better += exp(((double)x[j] - mx) / temp);
+        }
+    free(srt);
+    bool ok = nbetter < kk && (double)x[tok] >= kth - 1e-5 * (1 + fabs(kth));
+    if (top_p > 0 && top_p < 1) ok = ok && better < (double)top_p * kept * (1 + 1e-4);
+    return ok;
 }
 
 static void test_sample(void) {
     printf("sample\n");
-    const int32_t n = 256, V = 32000;
-    float *x = rnd((size_t)n * V, 2);
-    for (int32_t i = 0; i < n; i += 17) x[(size_t)i * V + 5] = x[(size_t)i * V + 9] = 50.0f; /* ties */
-    const float cfg[][3] = {{0, 0, 1}, {1, 0, 1}, {0.8f, 0, 0.9f}, {1.2f, 0, 0.5f}, {1, 50, 0.95f}};
-    for (int c = 0; c < 5; c++) {
-        int32_t *tok[2] = {malloc(n * 4), malloc(n * 4)};
-        float *lp[2] = {malloc(n * 4), malloc(n * 4)};
-        BOTH(sample_run, n, V, x, 1000 + (uint64_t)c, cfg[c][0], (int32_t)cfg[c][1], cfg[c][2], tok, lp);
-        int same = 0;
-        for (int32_t i = 0; i < n; i++) {
-            if (tok[0][i] == tok[1][i]) same++;
-            else lp[1][i] = lp[0][i]; /* logp is compared where the tokens agree */
+    const int32_t shapes[][2] = {{256, 32000}, {3, 83}, {2, 1}};
+    const float cfg[][3] = {{0, 0, 1},      {1, 0, 1},       {0.8f, 0, 0.9f}, {1.2f, 0, 0.5f},
+                            {1, 50, 0.95f}, {0.7f, 40, 1.0f}, {1, 1, 1}};
+    const int ncfg = (int)(sizeof cfg / sizeof cfg[0]);
+    for (int sh = 0; sh < 3; sh++) {
+        const int32_t n = shapes[sh][0], V = shapes[sh][1];
+        float *x = rnd((size_t)n * V, 2);
+        if (V > 9) /* ties: the first maximum wins */
+            for (int32_t i = 0; i < n; i += 17) x[(size_t)i * V + 5] = x[(size_t)i * V + 9] = 50.0f;
+        for (int c = 0; c < ncfg; c++) {
+            const float temp = cfg[c][0], top_p = cfg[c][2];
+            const int32_t top_k = (int32_t)cfg[c][1];
+            int32_t *tok[2] = {malloc(n * 4), malloc(n * 4)};
+            float *lp[2] = {malloc(n * 4), malloc(n * 4)};
+            rlhf_rng *rs[2] = {malloc(n * sizeof(rlhf_rng)), malloc(n * sizeof(rlhf_rng))};
+            BOTH(sample_run, n, V, x, 1000 + (uint64_t)c, temp, top_k, top_p, tok, lp, rs);
+            int same = 0, bad = 0;
+            for (int32_t i = 0; i < n; i++) {
+                if (tok[0][i] == tok[1][i]) same++;
+                else lp[1][i] = lp[0][i]; /* logp is compared where the tokens agree */
+                if (temp > 0 && !sample_allowed(x + (size_t)i * V, V, temp, top_k, top_p, tok[1][i])) {
+                    if (bad++ < 3)
+                        fprintf(stderr, "    row %d: cuda token %d (logit %g) outside the kept set\n",
+                                i, tok[1][i], (double)x[(size_t)i * V + tok[1][i]]);
+                }
+            }
+            char m[128];
+            snprintf(m, sizeof m, "sample n=%d V=%d T=%g top_k=%d top_p=%g: %d/%d same; logp", n, V,
+                     (double)temp, (int)top_k, (double)top_p, same, n);
+            compare(m, lp[1], lp[0], n, TOL);
+            CHECKF(bad == 0, "%s: %d of %d cuda tokens outside the top-k/top-p set", m, bad, n);
+            /* the host draws each row's uniform exactly as the CPU does: same RNG states after */
+            CHECKF(memcmp(rs[0], rs[1], n * sizeof(rlhf_rng)) == 0,
+                   "%s: RNG streams advanced differently on CPU and CUDA", m);
+            if (temp == 0 || top_k == 1) CHECKF(same == n, "greedy: %d of %d tokens differ", n - same, n);
+            else if (top_k == 0) CHECKF(same >= n * 99 / 100, "seeded draws: %d of %d differ", n - same, n);
+            for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]), free(rs[k]);
         }
-        char m[96];
-        snprintf(m, sizeof m, "sample T=%g top_k=%d top_p=%g: %d/%d same; logp", (double)cfg[c][0],
-                 (int)cfg[c][1], (double)cfg[c][2], same, n);
-        compare(m, lp[1], lp[0], n, TOL);
-        if (cfg[c][0] == 0) CHECKF(same == n, "greedy: %d of %d tokens differ", n - same, n);
-        else if (cfg[c][1] == 0) CHECKF(same >= n * 99 / 100, "seeded draws: %d of %d differ", n - same, n);
-        for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]);
+        free(x);
     }
-    free(x);
 }
 
 /* ================================================================================= model */
