@@ -410,12 +410,24 @@ static void test_decode(void) {
     float *kv = dev_of(gpu, NULL, 4 * 4);
     int32_t bad_pos = 4, zero = 0;
     int32_t *ds = dev_of(gpu, &zero, 4), *dp = dev_of(gpu, &bad_pos, 4);
-    CHECK_OK(gpu->kv_store(gpu, kc, vc, kv, kv, ds, dp, 1, 4, 4));
-    CHECK(gpu->sync(gpu) == RLHF_ERR_ARG);
+    rlhf_status st = gpu->kv_store(gpu, kc, vc, kv, kv, ds, dp, 1, 4, 4); /* Tmax 4, KVD 4 */
+    if (st == RLHF_OK) st = gpu->sync(gpu); /* CUDA: deferred; CPU (self-test): at once */
+    CHECK(st == RLHF_ERR_ARG && strstr(rlhf_last_error(), "kv_store") != NULL);
     printf("  bad KV row reported: %s\n", rlhf_last_error());
     CHECK_OK(gpu->sync(gpu)); /* cleared */
+    float *q = dev_of(gpu, NULL, 2 * 4 * 4), *o = dev_of(gpu, NULL, 2 * 4 * 4);
+    st = gpu->attention_decode(gpu, o, q, kc, vc, ds, dp, 1, 4, 2, 1, 4); /* NH 2, NKV 1, HS 4 */
+    if (st == RLHF_OK) st = gpu->sync(gpu);
+    CHECK(st == RLHF_ERR_ARG && strstr(rlhf_last_error(), "attention_decode") != NULL);
+    printf("  bad decode row reported: %s\n", rlhf_last_error());
+    CHECK_OK(gpu->sync(gpu));
+    float cache[2 * 4 * 4];
+    host_of(gpu, cache, kc, sizeof cache);
+    int untouched = 1;
+    for (int i = 0; i < 2 * 4 * 4; i++) untouched &= cache[i] == 0.0f;
+    CHECK(untouched); /* nothing was written for the bad row */
     gpu->free(gpu, kc), gpu->free(gpu, vc), gpu->free(gpu, kv), gpu->free(gpu, ds),
-        gpu->free(gpu, dp);
+        gpu->free(gpu, dp), gpu->free(gpu, q), gpu->free(gpu, o);
 }
 
 /* ================================================================================= elementwise */
@@ -562,12 +574,13 @@ static int cmp_desc(const void *a, const void *b) {
 static bool sample_allowed(const float *x, int32_t V, float temp, int32_t top_k, float top_p,
                            int32_t tok) {
     if (tok < 0 || tok >= V) return false;
+    const int32_t kk = top_k > 0 && top_k < V ? top_k : V;
     float *srt = malloc((size_t)V * 4);
     memcpy(srt, x, (size_t)V * 4);
-    qsort(srt, (size_t)V, 4, cmp_desc);
-    const double mx = srt[0];
-    const int32_t kk = top_k > 0 && top_k < V ? top_k : V;
-    const double kth = srt[kk - 1]; /* the worst logit that can be kept */
+    if (kk < V) qsort(srt, (size_t)V, 4, cmp_desc); /* only top-k needs the order */
+    double mx = srt[0];
+    for (int32_t j = 1; j < V; j++) mx = fmax(mx, (double)srt[j]);
+    const double kth = kk < V ? srt[kk - 1] : -INFINITY; /* the worst logit that can be kept */
     double kept = 0, better = 0;
     for (int32_t j = 0; j < kk; j++) kept += exp(((double)srt[j] - mx) / temp);
     int32_t nbetter = 0;
@@ -721,7 +734,13 @@ static void test_greedy_generation(void) {
 }
 
 int main(void) {
-    if (rlhf_backend_get("cuda:0/fp32", &gpu) != RLHF_OK) {
+    /* RLHF_CUDA_OPS_SELF=1: CPU against CPU, which proves this harness (its comparisons, the
+     * sampler's membership and RNG checks) on a machine without a GPU (ctest test_cuda_ops_self) */
+    const char *self = getenv("RLHF_CUDA_OPS_SELF");
+    if (self && *self && strcmp(self, "0") != 0) {
+        gpu = rlhf_backend_cpu();
+        printf("self-test: the CPU backend stands in for CUDA\n");
+    } else if (rlhf_backend_get("cuda:0/fp32", &gpu) != RLHF_OK) {
         char why[600];
         snprintf(why, sizeof why, "no CUDA backend: %s", rlhf_last_error());
         test_skip(why);
