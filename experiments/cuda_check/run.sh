@@ -56,6 +56,7 @@ run_test() { # name, env assignment or "", binary
     esac
 }
 run_test test_cuda_ops "" test_cuda_ops
+run_test test_backend_host "" test_backend_host
 run_test test_ops_cuda "RLHF_TEST_BACKEND=cuda:0/fp32" test_ops
 run_test test_sample_cuda "RLHF_TEST_BACKEND=cuda:0/fp32" test_sample
 g=$(grep -m1 "greedy generation" "$OUT_DIR/test_cuda_ops.log")
