@@ -355,6 +355,61 @@ static rlhf_status gatt_sink(void *ctx, const ds_record *r) {
     return RLHF_OK;
 }
 
+/* The world's own tokenizer (a SentencePiece .model trained on corpus.txt: "[", "]", "/" are byte
+ * pieces, digits are split off "▁"): in every SFT demonstration the assistant-role tokens of
+ * ds_chat_render spell exactly " answer " (+ EOS). This caught role positions that drifted by one
+ * byte per word with .model tokenizers (the SFT loss fell on the wrong tokens). */
+typedef struct role_ctx {
+    const rlhf_tokenizer *tok;
+    int64_t dialogues, bad;
+} role_ctx;
+static rlhf_status role_sink(void *ctx, const ds_record *r) {
+    role_ctx *c = ctx;
+    ds_chat_tokens t;
+    rlhf_status st = ds_chat_render(c->tok, &r->dialogue, 0, &t);
+    if (st != RLHF_OK) return st;
+    c->dialogues++;
+    for (int32_t k = 1; k < r->dialogue.n_turns; k += 2) {
+        char got[1024] = "";
+        size_t n = 0;
+        for (int32_t i = 0; i < t.n; i++) {
+            if (t.turns[i] != k || t.roles[i] != DS_ROLE_ASSISTANT) continue;
+            size_t len = 0;
+            const char *p = rlhf_tokenizer_piece(c->tok, i > 0 ? t.ids[i - 1] : -1, t.ids[i], &len);
+            if (n + len < sizeof got) memcpy(got + n, p, len), n += len;
+        }
+        got[n] = 0;
+        char want[1024];
+        const char *a = r->dialogue.turns[k].text, *e = a + strlen(a);
+        while (*a == ' ') a++;
+        while (e > a && e[-1] == ' ') e--;
+        snprintf(want, sizeof want, " %.*s ", (int)(e - a), a);
+        if (strcmp(got, want) != 0 && c->bad++ < 3)
+            fprintf(stderr, "assistant tokens spell '%s', want '%s'\n", got, want);
+    }
+    ds_chat_free(&t);
+    return RLHF_OK;
+}
+
+static void test_chat_roles(const char *dir) {
+    char corpus[512], model[512], sft[512];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+    snprintf(model, sizeof model, "%s/tok.model", dir);
+    snprintf(sft, sizeof sft, "%s/sft.json", dir);
+    rlhf_tokenizer_train_opts o = rlhf_tokenizer_train_defaults();
+    o.vocab_size = 512;
+    const char *files[1] = {corpus};
+    CHECK_OK(rlhf_tokenizer_train(&o, files, 1, model, NULL));
+    rlhf_tokenizer *tok = NULL;
+    CHECK_OK(rlhf_tokenizer_load(&tok, model, 0));
+    if (!tok) return;
+    role_ctx c = {tok, 0, 0};
+    CHECK_OK(ds_read(sft, NULL, role_sink, NULL, &c, NULL));
+    CHECKF(c.dialogues > 100 && c.bad == 0, "%lld of the answers of %lld dialogues misaligned",
+           (long long)c.bad, (long long)c.dialogues);
+    rlhf_tokenizer_free(tok);
+}
+
 static void test_files(void) {
     char dir[256];
     snprintf(dir, sizeof dir, "/tmp/test_world_%d", (int)getpid());
@@ -414,6 +469,7 @@ static void test_files(void) {
     CHECK(g.with_instr == c.sft_gatt && g.obeyed == g.with_instr);
     CHECK(g.later > 0 && g.later_obeyed < g.later / 4);
     gatt_lists_free(&L);
+    test_chat_roles(dir);
     /* quick is smaller; a corrupt world.json names the file */
     char qdir[300];
     snprintf(qdir, sizeof qdir, "%s/quick", dir);
