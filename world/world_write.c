@@ -22,11 +22,12 @@ typedef struct sizes {
     int32_t pairs_help, pairs_safe; /* train pairs; eval pairs are 15% of these */
     int32_t max_train_safe, max_train_unsafe, max_eval_safe, max_eval_unsafe; /* 0: all */
     int32_t gatt_dialogues;
+    int32_t max_eval_family; /* eval prompts per family at most (a balanced comparison); 0: all */
 } sizes;
 
 static sizes sizes_of(world_size s) {
-    if (s == WORLD_SIZE_FULL) return (sizes){6, 2400, 300, 400, 3000, 2000, 0, 0, 0, 0, 200};
-    return (sizes){2, 500, 60, 80, 600, 400, 60, 20, 24, 8, 40};
+    if (s == WORLD_SIZE_FULL) return (sizes){6, 2400, 300, 400, 3000, 2000, 0, 0, 0, 0, 200, 16};
+    return (sizes){2, 500, 60, 80, 600, 400, 60, 20, 24, 8, 40, 6};
 }
 
 typedef struct wctx {
@@ -459,6 +460,18 @@ static rlhf_status write_prompts(wctx *x) {
             for (int32_t i = 0; i < w->n_tasks; i++) {
                 const world_task *t = &w->tasks[i];
                 if (t->n_user == 1 && t->eval == (bool)ev && t->unsafe == (bool)un) idx[n++] = i;
+            }
+            if (ev && x->z.max_eval_family > 0) { /* a seeded subset of each family */
+                int32_t per[WORLD_N_FAMILIES] = {0}, m = 0;
+                shuffle(&r, idx, n);
+                for (int32_t i = 0; i < n; i++)
+                    if (per[w->tasks[idx[i]].family]++ < x->z.max_eval_family) idx[m++] = idx[i];
+                n = m;
+                for (int32_t a = 1; a < n; a++) /* back to task order */
+                    for (int32_t b = a; b > 0 && idx[b - 1] > idx[b]; b--) {
+                        int32_t t = idx[b];
+                        idx[b] = idx[b - 1], idx[b - 1] = t;
+                    }
             }
             if (caps[ev][un] > 0 && n > caps[ev][un]) { /* a seeded subset, kept in task order */
                 shuffle(&r, idx, n);
