@@ -335,20 +335,26 @@ static void parse_instr(const gatt_lists *L, const char *sys, gatt_instr *in) {
     }
 }
 
+/* A GAtt demonstration carries its instruction in the system prompt or prefixed to one user turn
+ * ("{instruction}\n\n{user}"): the answer to that turn obeys its language and style rules, the
+ * later answers do not repeat them. */
 static rlhf_status gatt_sink(void *ctx, const ds_record *r) {
     gatt_stats *g = ctx;
     const ds_dialogue *d = &r->dialogue;
-    if (!d->system) return RLHF_OK;
+    int32_t given = -1;
+    const char *text = d->system;
+    if (text) given = 0;
+    for (int32_t k = 0; k < d->n_turns && given < 0; k += 2)
+        if (strstr(d->turns[k].text, "\n\n")) given = k, text = d->turns[k].text;
+    if (given < 0) return RLHF_OK;
     g->with_instr++;
     gatt_instr in;
-    parse_instr(g->L, d->system, &in);
-    /* language and style rules hold in the first answer (probe=false: every answer) */
-    g->obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[1].text, false);
-    for (int32_t t = 3; t < d->n_turns; t += 2) {
-        bool rules = false;
-        for (int32_t i = 0; i < in.n; i++)
-            rules |= in.c[i].kind == GATT_LANGUAGE || in.c[i].kind == GATT_STYLE;
-        if (!rules) continue;
+    parse_instr(g->L, text, &in);
+    g->obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[given + 1].text, false);
+    bool rules = false;
+    for (int32_t i = 0; i < in.n; i++)
+        rules |= in.c[i].kind == GATT_LANGUAGE || in.c[i].kind == GATT_STYLE;
+    for (int32_t t = given + 3; rules && t < d->n_turns; t += 2) {
         g->later++;
         g->later_obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[t].text, false);
     }

@@ -326,46 +326,55 @@ static json_t *turn_json(const char *from, const char *text) {
     return json_pack("{s:s, s:s}", "from", from, "value", text);
 }
 
-/* GAtt-style demonstrations: the instruction as the system prompt, obeyed in the first answer;
- * the later turns answer plainly (the instruction forgotten, as in ordinary multi-turn data). */
+/* GAtt-style demonstrations: the instruction is obeyed in the answer to the turn where it is
+ * given and forgotten afterwards (later answers are plain), as in ordinary multi-turn data. It is
+ * given as the system prompt (a third of the demonstrations, obeyed in the first answer) or
+ * prefixed to one user turn as "{instruction}\n\n{user}" (the first, or a random one: the form of
+ * the sampling version of `rlhf gatt generate`, so that the policy obeys there). */
 static rlhf_status add_gatt_demos(wctx *x, const gatt_lists *L, json_t *arr, rlhf_rng *r,
                                   int64_t *id) {
     gatt_synth_opts o = gatt_synth_defaults();
-    rlhf_status st = RLHF_OK;
-    for (int32_t i = 0; i < x->z.sft_gatt && st == RLHF_OK; i++) {
+    for (int32_t i = 0; i < x->z.sft_gatt; i++) {
         gatt_instr in = {0};
         RLHF_TRY(gatt_instr_draw(L, &o, r, &in));
         json_t *conv = json_array();
-        int32_t turns = 1 + world_rand(r, 3);
+        int32_t mode = world_rand(r, 3);
+        int32_t turns = mode == 2 ? 2 + world_rand(r, 3) : 1 + world_rand(r, 3);
+        int32_t given = mode == 2 ? world_rand(r, turns) : 0;
         char u[256], base[256];
         for (int32_t k = 0; k < turns; k++) {
             bool probe = world_rand(r, 3) > 0;
             int32_t ci = probe ? world_rand(r, in.n) : -1;
             probe_turn(x, r, &in, ci, u, sizeof u, base, sizeof base);
-            char *ans;
-            if (k == 0) ans = obey(&in, base);
+            char *ans, *ut;
+            if (k == given) ans = obey(&in, base);
             else if (ci >= 0 && in.c[ci].kind == GATT_HOBBY) ans = strdup("I like to help people.");
             else if (ci >= 0 && in.c[ci].kind == GATT_FIGURE) ans = strdup("I am a helper.");
             else ans = strdup(base);
-            if (!ans || !conv) {
+            ut = mode != 0 && k == given ? world_strf("%s\n\n%s", in.text, u) : strdup(u);
+            if (!ans || !ut || !conv) {
                 free(ans);
+                free(ut);
                 json_decref(conv);
                 gatt_instr_free(&in);
                 return RLHF_ERR(RLHF_ERR_NOMEM, "world: out of memory");
             }
-            json_array_append_new(conv, turn_json("human", u));
+            json_array_append_new(conv, turn_json("human", ut));
             json_array_append_new(conv, turn_json("gpt", ans));
             free(ans);
+            free(ut);
         }
         char idb[32];
         snprintf(idb, sizeof idb, "g%lld", (long long)(*id)++);
-        json_t *d = json_pack("{s:s, s:s, s:o}", "id", idb, "system", in.text, "conversations", conv);
+        json_t *d = mode == 0 ? json_pack("{s:s, s:s, s:o}", "id", idb, "system", in.text,
+                                          "conversations", conv)
+                              : json_pack("{s:s, s:o}", "id", idb, "conversations", conv);
         gatt_instr_free(&in);
         if (!d) return RLHF_ERR(RLHF_ERR_NOMEM, "world: out of memory");
         json_array_append_new(arr, d);
         x->c->sft_gatt++;
     }
-    return st;
+    return RLHF_OK;
 }
 
 static rlhf_status write_gatt_dialogues(wctx *x) {
