@@ -173,13 +173,24 @@ static rlhf_status write_corpus(wctx *x) {
             fputs("\n\n", f);
             lines++;
         }
-        /* arithmetic facts */
-        for (int i = 0; i < 40; i++) {
-            int a = world_rand(&r, 11), b = world_rand(&r, 11);
-            if (world_rand(&r, 2) && a >= b) fprintf(f, "%d minus %d is %d.", a, b, a - b);
-            else fprintf(f, "%d plus %d is %d.", a, b, a + b);
-            fputs(i % 4 == 3 ? "\n\n" : " ", f);
-            lines += i % 4 == 3;
+        /* arithmetic facts: every a plus b and a minus b (a <= 18, b <= 9) once per block, in a
+         * shuffled order, so that the sums of held-out prompts and follow-ups are knowledge the
+         * model can memorize (with a few random draws per block, as first written, a tiny model
+         * answered 0.23 of the eval sums and no reward model could rank them) */
+        {
+            int32_t facts[19 * 10 * 2], nf = 0;
+            for (int a = 0; a <= 18; a++)
+                for (int b = 0; b <= 9; b++) {
+                    facts[nf++] = (a * 10 + b) * 2;
+                    if (a >= b) facts[nf++] = (a * 10 + b) * 2 + 1;
+                }
+            shuffle(&r, facts, nf);
+            for (int32_t i = 0; i < nf; i++) {
+                int a = facts[i] / 20, b = facts[i] / 2 % 10, minus = facts[i] % 2;
+                fprintf(f, "%d %s %d is %d.", a, minus ? "minus" : "plus", b, minus ? a - b : a + b);
+                fputs(i % 6 == 5 || i == nf - 1 ? "\n\n" : " ", f);
+                lines += i % 6 == 5 || i == nf - 1;
+            }
         }
         /* categories */
         for (int c = 0; c < WORLD_N_CATS; c++) {
