@@ -297,10 +297,13 @@ rlhf_status world_init(world **out, uint64_t seed, world_size size) {
             w->people[i].attr[a] = world_rand(&facts, WORLD_N_VALUES);
     }
     char u[256], g[256], g2[256], cb[64];
-    /* arithmetic: a plus b (1..9 each), a minus b (2..12, 1 <= b < a, b <= 9) */
+    /* arithmetic with one-digit results: a plus b (a, b >= 1, a + b <= 9), a minus b (a <= 9,
+     * 1 <= b < a). (Two-digit results, first written, were out of reach: a 0.9M-parameter model
+     * answered 0.23 of the held-out sums and no reward model could rank them.) */
+    int32_t plus_task[10][10];
     for (int op = 0; op < 2; op++)
-        for (int a = op ? 2 : 1; a <= (op ? 12 : 9); a++)
-            for (int c = 1; c <= (op ? (a - 1 < 9 ? a - 1 : 9) : 9); c++) {
+        for (int a = op ? 2 : 1; a <= (op ? 9 : 8); a++)
+            for (int c = 1; c <= (op ? a - 1 : 9 - a); c++) {
                 int r = op ? a - c : a + c;
                 snprintf(u, sizeof u, "What is %d %s %d?", a, op ? "minus" : "plus", c);
                 snprintf(g, sizeof g, "%d %s %d is %d.", a, op ? "minus" : "plus", c, r);
@@ -308,6 +311,7 @@ rlhf_status world_init(world **out, uint64_t seed, world_size size) {
                 if (!t) goto fail;
                 t->kind = op, t->value = r, t->subject = a, t->arg = c;
                 t->eval = draw_eval(&split, 0.2f);
+                if (!op) plus_task[a][c] = w->n_tasks - 1;
             }
     /* facts and one-word answers */
     for (int fam = 0; fam < 2; fam++)
@@ -350,12 +354,13 @@ rlhf_status world_init(world **out, uint64_t seed, world_size size) {
                 t->eval = draw_eval(&split, 0.2f);
             }
     /* follow-ups (training only: the sampler renders single-turn prompts), opened by a train
-     * arithmetic prompt "What is a plus c?" (task (a-1)*9 + (c-1), the first 81 tasks) */
-    for (int a = 1; a <= 9; a++)
-        for (int c = 1; c <= 9; c++) {
-            if (w->tasks[(a - 1) * 9 + (c - 1)].eval) continue;
+     * arithmetic prompt "What is a plus c?"; every result stays one digit */
+    for (int a = 1; a <= 8; a++)
+        for (int c = 1; c <= 9 - a; c++) {
+            if (w->tasks[plus_task[a][c]].eval) continue;
             int r = a + c, op2 = (a + c) % 2, d = 1 + (a * 3 + c) % 4;
-            if (op2 && d > r) op2 = 0;
+            if (!op2 && r + d > 9) op2 = 1;
+            if (op2 && d > r) d = r;
             int r2 = op2 ? r - d : r + d;
             snprintf(u, sizeof u, "What is %d plus %d?", a, c);
             snprintf(g, sizeof g, "%d plus %d is %d.", a, c, r);

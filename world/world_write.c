@@ -173,15 +173,14 @@ static rlhf_status write_corpus(wctx *x) {
             fputs("\n\n", f);
             lines++;
         }
-        /* arithmetic facts: every a plus b and a minus b (a <= 18, b <= 9) once per block, in a
-         * shuffled order, so that the sums of held-out prompts and follow-ups are knowledge the
-         * model can memorize (with a few random draws per block, as first written, a tiny model
-         * answered 0.23 of the eval sums and no reward model could rank them) */
+        /* arithmetic facts: every a plus b and a minus b with one-digit operands and result
+         * once per block, in a shuffled order, so that the results of held-out prompts and
+         * follow-ups are knowledge the model can memorize */
         {
-            int32_t facts[19 * 10 * 2], nf = 0;
-            for (int a = 0; a <= 18; a++)
+            int32_t facts[10 * 10 * 2], nf = 0;
+            for (int a = 0; a <= 9; a++)
                 for (int b = 0; b <= 9; b++) {
-                    facts[nf++] = (a * 10 + b) * 2;
+                    if (a + b <= 9) facts[nf++] = (a * 10 + b) * 2;
                     if (a >= b) facts[nf++] = (a * 10 + b) * 2 + 1;
                 }
             shuffle(&r, facts, nf);
