@@ -55,6 +55,9 @@ int cmd_ppo(int argc, char **argv); /* cmd_ppo.c */
 int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
 int cmd_gatt_eval(int argc, char **argv);
 int cmd_report(int argc, char **argv); /* cmd_report.c */
+int cmd_world_build(int argc, char **argv); /* cmd_world.c */
+int cmd_world_judge(int argc, char **argv);
+int cmd_world_compare(int argc, char **argv);
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 
