@@ -54,6 +54,7 @@ int cmd_score(int argc, char **argv);
 int cmd_ppo(int argc, char **argv); /* cmd_ppo.c */
 int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
 int cmd_gatt_eval(int argc, char **argv);
+int cmd_demo(int argc, char **argv); /* cmd_demo.c */
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
 
