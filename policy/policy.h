@@ -146,11 +146,6 @@ rlhf_status rs_select(const rs_candidate *c, int64_t n, int32_t round, bool pool
  * (RLHF_ERR_ARG). */
 rlhf_status rs_best_of_k(const double *rewards, int64_t P, int32_t K, double *max_k,
                          double *median_k);
-/* Writes an SVG line chart of the curves (x: k; series given by name, each n points). */
-rlhf_status rs_plot_svg(const char *path, const char *title, const char *xlabel,
-                        const char *ylabel, const double *x, int32_t n,
-                        const char *const *series_names, const double *const *series,
-                        int32_t n_series);
 
 
 /* ---- PPO (Llama 2-Chat section 3.2.3, policy/ppo.c, prefix ppo_) --------------------------------- *

@@ -10,6 +10,7 @@
 #endif
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1190,6 +1191,94 @@ rlhf_status rlhf_store_metrics_last(rlhf_store *s, rlhf_store_metric_fn fn, void
                 "WHERE m.step = (SELECT max(step) FROM metrics x WHERE x.stage_id = m.stage_id "
                 "AND x.name = m.name) ORDER BY m.stage_id, m.name",
                 metric_row, (void *)fn, ctx);
+}
+
+rlhf_status rlhf_store_metrics_each(rlhf_store *s, int64_t stage_id, rlhf_store_metric_fn fn,
+                                    void *ctx) {
+    static const char *const sql = "SELECT stage_id, step, name, value FROM metrics "
+                                   "WHERE ?1 IS NULL OR stage_id = ?1 ORDER BY stage_id, name, step";
+    sqlite3_stmt *st = NULL;
+    RLHF_TRY(stmt(s, sql, &st));
+    if (bind_id(st, 1, stage_id) != SQLITE_OK) return SQL_ERR(s, "bind");
+    rlhf_status r = RLHF_OK;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            r = SQL_ERR(s, "read metrics");
+            break;
+        }
+        r = metric_row(s, st, (void *)fn, ctx);
+        if (r != RLHF_OK) break;
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+rlhf_status rlhf_store_query_each(rlhf_store *s, const char *sql, const char *const *params,
+                                  int32_t n_params, rlhf_store_row_fn fn, void *ctx) {
+    sqlite3_stmt *st = NULL; /* not cached: a reader may run many different statements once */
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return SQL_ERR(s, "query");
+    rlhf_status r = RLHF_OK;
+    const char **text = NULL;
+    double *num = NULL;
+    const int n = sqlite3_column_count(st);
+    if (!sqlite3_stmt_readonly(st)) {
+        r = RLHF_ERR(RLHF_ERR_ARG, "%s: query_each runs read-only statements only", s->db_path);
+        goto done;
+    }
+    for (int32_t i = 0; i < n_params; i++)
+        if (bind_text(st, i + 1, params[i]) != SQLITE_OK) {
+            r = SQL_ERR(s, "bind");
+            goto done;
+        }
+    text = calloc((size_t)(n > 0 ? n : 1), sizeof *text);
+    num = calloc((size_t)(n > 0 ? n : 1), sizeof *num);
+    if (!text || !num) {
+        r = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            r = SQL_ERR(s, "read rows");
+            break;
+        }
+        for (int c = 0; c < n; c++) {
+            const int type = sqlite3_column_type(st, c);
+            num[c] = NAN;
+            if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) num[c] = sqlite3_column_double(st, c);
+            text[c] = type == SQLITE_NULL ? NULL : col_text(st, c);
+            if (type == SQLITE_TEXT && text[c] && text[c][0]) {
+                char *end = NULL;
+                double v = strtod(text[c], &end);
+                if (end && *end == '\0') num[c] = v;
+            }
+        }
+        rlhf_store_row row = {n, text, num};
+        r = fn(ctx, &row);
+        if (r != RLHF_OK) break;
+    }
+done:
+    free(text);
+    free(num);
+    sqlite3_finalize(st);
+    return r;
+}
+
+rlhf_status rlhf_store_table_exists(rlhf_store *s, const char *table, bool *exists) {
+    static const char *const sql =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
+    sqlite3_stmt *st = NULL;
+    RLHF_TRY(stmt(s, sql, &st));
+    if (bind_text(st, 1, table) != SQLITE_OK) return SQL_ERR(s, "bind");
+    int rc = sqlite3_step(st);
+    rlhf_status r = RLHF_OK;
+    if (rc == SQLITE_ROW) *exists = sqlite3_column_int64(st, 0) > 0;
+    else r = SQL_ERR(s, "look up a table");
+    sqlite3_reset(st);
+    return r;
 }
 
 /* ---- helpers

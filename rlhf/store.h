@@ -268,6 +268,27 @@ rlhf_status rlhf_store_stages_each(rlhf_store *s, rlhf_store_stage_fn fn, void *
 typedef rlhf_status (*rlhf_store_metric_fn)(void *ctx, int64_t stage_id, int64_t step,
                                             const char *name, double value);
 rlhf_status rlhf_store_metrics_last(rlhf_store *s, rlhf_store_metric_fn fn, void *ctx);
+/* Every metric of a stage (stage_id 0: of every stage), ordered by (stage, name, step). */
+rlhf_status rlhf_store_metrics_each(rlhf_store *s, int64_t stage_id, rlhf_store_metric_fn fn,
+                                    void *ctx);
+
+/* A row of rlhf_store_query_each: n columns, each as text (NULL for SQL NULL; numbers as SQLite
+ * prints them) and as a number (NaN for NULL or text that is not a number). */
+typedef struct rlhf_store_row {
+    int32_t n;
+    const char *const *text; /* (n) */
+    const double *num;       /* (n) */
+} rlhf_store_row;
+typedef rlhf_status (*rlhf_store_row_fn)(void *ctx, const rlhf_store_row *row);
+/* Runs one read-only statement written in the program (a SELECT; never SQL built from input)
+ * with params[0..n_params) bound as text to ?1, ?2, ... (NULL entries bind NULL), calling fn for
+ * each row. A statement that would write is refused (RLHF_ERR_ARG); an SQL error (such as a table
+ * that an older run lacks) is RLHF_ERR_SQLITE with SQLite's reason. For readers of many tables at
+ * once, such as `rlhf report`. */
+rlhf_status rlhf_store_query_each(rlhf_store *s, const char *sql, const char *const *params,
+                                  int32_t n_params, rlhf_store_row_fn fn, void *ctx);
+/* *exists: whether the database has a table of that name (tables added by later schemas). */
+rlhf_status rlhf_store_table_exists(rlhf_store *s, const char *table, bool *exists);
 
 /* ---- helpers
  * ----------------------------------------------------------------------------------------- */

@@ -4,7 +4,9 @@
 #         registered (role reward-helpfulness / reward-safety), stage done, metrics stored
 #   rm-02 exact resume: --stop-after 3 then the same command gives the same weights (sha256) as
 #         an uninterrupted run; a rerun of a finished run does nothing; changed options refused
-#   rm-03 rm eval: text table and --json (pairs counted, accuracy in its CI), --pairs FILE
+#   rm-03 rm eval: text table and --json (pairs counted, accuracy in its CI), --pairs FILE;
+#         the results stored as an rm-eval stage whose metrics equal the JSON, a rerun writing
+#         the same rows (no second stage)
 #   rm-04 score: 1,000 samples inserted into the store, scored by both models; kill -9 during
 #         scoring, rerun: the rerun scores exactly the samples not yet scored (each once)
 #   rm-05 errors: an LM checkpoint given as --model, a missing run, no pairs of the track
@@ -124,6 +126,26 @@ EOF
 $BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --pairs "$T/help.jsonl" --json >"$T/f.json" \
   || fail "rm eval --pairs"
 python3 -c "import json,sys; assert json.load(open('$T/f.json'))['pairs'] == 48" || fail "--pairs count"
+# stored: one rm-eval stage per (model, data, track); the metrics are the JSON's numbers
+st=$(python3 -c "import json; print(json.load(open('$T/e.json'))['stage'])")
+[ "$(q "select kind || ' ' || status from stages where id = $st")" = "rm-eval done" ] || fail "rm-eval stage"
+python3 - "$T/e.json" "$R/rlhf.db" "$st" <<'EOF' || fail "rm-eval metrics differ from the JSON"
+import json, sqlite3, sys
+j = json.load(open(sys.argv[1]))
+db = sqlite3.connect(sys.argv[2])
+m = dict(db.execute("select name, value from metrics where stage_id = ?", (int(sys.argv[3]),)))
+assert abs(m["rm-eval/accuracy/all"] - j["accuracy"]) < 1e-12, (m, j)
+assert m["rm-eval/n/all"] == j["pairs"] and m["rm-eval/n/none"] == j["pairs"], m
+assert abs(m["rm-eval/ci_lo/all"] - j["ci95"][0]) < 1e-12 and abs(m["rm-eval/ci_hi/all"] - j["ci95"][1]) < 1e-12
+for s in ("significantly", "better", "slightly", "negligibly", "unsure"):
+    assert m["rm-eval/n/" + s] == 0 and "rm-eval/accuracy/" + s not in m, s
+EOF
+before=$(q "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")
+nst=$(q "select count(*) from stages where kind = 'rm-eval'")
+$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness -q >/dev/null || fail "rm eval rerun"
+[ "$(q "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")" = "$before" ] &&
+  [ "$(q "select count(*) from stages where kind = 'rm-eval'")" = "$nst" ] && [ "$nst" = 2 ] ||
+  fail "rm eval rerun changed the rows ($nst stages)"
 ok "rm eval: table, JSON, --pairs ($(python3 -c "import json; print(json.load(open('$T/e.json'))['accuracy'])") held-out accuracy)"
 
 # ---- rm-04 score 1,000 samples, kill -9, rerun ------------------------------------------------------

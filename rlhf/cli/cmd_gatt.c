@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "reward.h"
 #include "store.h"
+#include "svg.h"
 
 #define GATT_MAX_TURNS 64 /* user turns used per dialogue at most */
 
@@ -904,7 +905,7 @@ int cmd_gatt_eval(int argc, char **argv) {
                      rlhf_store_dir(s), ckpt_id);
             const char *names[1] = {"all constraints"};
             const double *series[1] = {ys};
-            st = rs_plot_svg(path, "Ghost Attention: instruction recall by turn", "turn",
+            st = svg_line_file(path, "Ghost Attention: instruction recall by turn", "turn",
                              "recall (%)", xs, nx, names, series, 1);
         }
         free(xs);

@@ -29,6 +29,7 @@
 #include "policy.h"
 #include "reward.h"
 #include "store.h"
+#include "svg.h"
 
 /* ---- the reward: both reward models, gated, logit, whitened ---- */
 
@@ -284,7 +285,7 @@ static rlhf_status write_curve(const char *dir, int64_t it, double reward, doubl
     }
     const char *names[2] = {"reward (gated)", "KL to reference"};
     const double *ser[2] = {r, k};
-    st = rs_plot_svg(svg, "PPO: reward and KL", "iteration", "value", x, (int32_t)n, names, ser, 2);
+    st = svg_line_file(svg, "PPO: reward and KL", "iteration", "value", x, (int32_t)n, names, ser, 2);
 done:
     free(x);
     free(r);

@@ -723,6 +723,80 @@ static rlhf_status score_pairs(rlhf_model *m, const rm_pairs *p, int32_t batch, 
     return RLHF_OK;
 }
 
+/* What rm eval stores (rm-eval stage metrics at step 0). */
+typedef struct eval_rows {
+    const char *const *names; /* (n) strength names */
+    const int64_t *cnt, *ok;  /* (n) pairs and correct pairs per strength */
+    int n;
+    double margin_mean, margin_sd;
+    int64_t truncated;
+    double accuracy, lo, hi; /* overall */
+} eval_rows;
+
+/* Finds (or starts) the rm-eval stage keyed by model, data, track, max-pairs and seq, and writes in
+ * one transaction, for each strength: rm-eval/n/<s>, and when it has pairs rm-eval/accuracy/<s>,
+ * rm-eval/ci_lo/<s>, rm-eval/ci_hi/<s> (95% Wilson); plus rm-eval/margin_mean, margin_sd and
+ * truncated. A rerun of the same evaluation overwrites the same rows. *stage gets the id. */
+static rlhf_status eval_store(rlhf_store *s, const char *model, const char *pairs_file,
+                              const char *split, const char *track, int32_t max_pairs, int32_t T,
+                              const eval_rows *e, int64_t *stage) {
+    char data[200], key[4700];
+    if (pairs_file) {
+        char hex[65];
+        RLHF_TRY(rlhf_store_sha256_file(pairs_file, hex, NULL));
+        snprintf(data, sizeof data, "pairs:%s", hex);
+    } else {
+        snprintf(data, sizeof data, "split:%s", split);
+    }
+    snprintf(key, sizeof key, "model=%.4000s data=%s track=%s max=%d seq=%d", model, data,
+             track ? track : "all", (int)max_pairs, (int)T);
+    json_t *pj = json_pack("{s:s, s:s, s:s?, s:s, s:i, s:i}", "model", model, "data", data,
+                           "pairs_file", pairs_file, "track", track ? track : "all", "max_pairs",
+                           (int)max_pairs, "seq", (int)T);
+    json_t *rj = json_pack("{s:I, s:f, s:[f, f]}", "pairs", (json_int_t)e->cnt[e->n - 1],
+                           "accuracy", e->accuracy, "ci95", e->lo, e->hi);
+    char *params = pj ? json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *result = rj ? json_dumps(rj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(pj);
+    json_decref(rj);
+    rlhf_status st = RLHF_OK;
+    if (!params || !result) {
+        st = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    rlhf_store_stage sg;
+    bool found = false;
+    RLHF_TRY_GOTO(st, rlhf_store_stage_find(s, "rm-eval", key, &sg, &found), done);
+    if (found) *stage = sg.id;
+    else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "rm-eval", key, params, e->n, stage), done);
+    RLHF_TRY_GOTO(st, rlhf_store_begin(s), done);
+    char name[96];
+    for (int g = 0; g < e->n && st == RLHF_OK; g++) {
+        snprintf(name, sizeof name, "rm-eval/n/%s", e->names[g]);
+        st = rlhf_store_metric_set(s, *stage, 0, name, (double)e->cnt[g]);
+        if (st != RLHF_OK || e->cnt[g] == 0) continue;
+        double lo, hi;
+        reward_wilson(e->ok[g], e->cnt[g], 1.96, &lo, &hi);
+        snprintf(name, sizeof name, "rm-eval/accuracy/%s", e->names[g]);
+        st = rlhf_store_metric_set(s, *stage, 0, name, (double)e->ok[g] / (double)e->cnt[g]);
+        snprintf(name, sizeof name, "rm-eval/ci_lo/%s", e->names[g]);
+        if (st == RLHF_OK) st = rlhf_store_metric_set(s, *stage, 0, name, lo);
+        snprintf(name, sizeof name, "rm-eval/ci_hi/%s", e->names[g]);
+        if (st == RLHF_OK) st = rlhf_store_metric_set(s, *stage, 0, name, hi);
+    }
+    if (st == RLHF_OK) st = rlhf_store_metric_set(s, *stage, 0, "rm-eval/margin_mean", e->margin_mean);
+    if (st == RLHF_OK) st = rlhf_store_metric_set(s, *stage, 0, "rm-eval/margin_sd", e->margin_sd);
+    if (st == RLHF_OK)
+        st = rlhf_store_metric_set(s, *stage, 0, "rm-eval/truncated", (double)e->truncated);
+    if (st == RLHF_OK) st = rlhf_store_stage_finish(s, *stage, e->n, result);
+    if (st == RLHF_OK) st = rlhf_store_commit(s);
+    if (st != RLHF_OK) rlhf_store_rollback(s);
+done:
+    free(params);
+    free(result);
+    return st;
+}
+
 int cmd_rm_eval(int argc, char **argv) {
     cli_common com = CLI_COMMON_DEFAULTS;
     const char *model = NULL, *tok_path = NULL, *pairs_file = NULL, *split_s = "eval";
@@ -751,7 +825,12 @@ int cmd_rm_eval(int argc, char **argv) {
     cli_spec spec = {"rm eval", "RUN --model RM --tokenizer T [--pairs FILE | --split eval] [options]",
                      "Accuracy (r_chosen > r_rejected; ties count as wrong) overall and per\n"
                      "preference strength (the layout of Llama 2's Table 8), with 95% Wilson\n"
-                     "intervals, the mean margin r_chosen - r_rejected and the score distribution.",
+                     "intervals, the mean margin r_chosen - r_rejected and the score distribution.\n"
+                     "The results are stored in the run: an rm-eval stage (key: model, data,\n"
+                     "track, max-pairs, seq; a rerun overwrites the same rows) with metrics\n"
+                     "rm-eval/accuracy/<strength>, rm-eval/n/<strength>, rm-eval/ci_lo/<strength>,\n"
+                     "rm-eval/ci_hi/<strength> (significantly, better, slightly, negligibly, unsure,\n"
+                     "negligibly_unsure, none, all).",
                      opts, 1, 1};
     char *pos[1];
     int n_pos = 0;
@@ -774,18 +853,19 @@ int cmd_rm_eval(int argc, char **argv) {
     const rlhf_backend *be = NULL;
     rlhf_status st = RLHF_OK;
     cli_progress prog = {0};
+    int64_t stage_id = 0;
     RLHF_TRY_GOTO(st, cli_setup(&com, &be), fail);
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, cli_rm_load(model, be, batch, seq, &m), fail);
     const rlhf_model_config *mc = rlhf_model_get_config(m);
     RLHF_TRY_GOTO(st, cli_check_vocab(model, mc->vocab_size, tok_path, tok), fail);
     const int32_t T = seq > 0 && seq < mc->seq_len ? seq : mc->seq_len;
+    RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
     if (pairs_file) {
         ds_read_opts ro = {.format = DS_FMT_AUTO, .track = dtrack};
         file_ctx fc = {&pairs, tok, T};
         RLHF_TRY_GOTO(st, ds_read(pairs_file, &ro, load_file_pair, NULL, &fc, NULL), fail);
     } else {
-        RLHF_TRY_GOTO(st, rlhf_store_open(&s, pos[0], false), fail);
         /* both tracks unless --track: collect "own" = the named track, "other" = the rest */
         load_ctx lc = {.own = &pairs, .other = track ? NULL : &other_unused,
                        .track = track ? track : "helpfulness", .split = split, .tok = tok,
@@ -841,6 +921,7 @@ int cmd_rm_eval(int argc, char **argv) {
     static const char *const key[] = {"significantly", "better", "slightly", "negligibly_unsure",
                                       "none", "all"};
     int64_t cnt[6] = {0}, ok[6] = {0};
+    int64_t scnt[5] = {0}, sok[5] = {0}; /* negligibly and unsure apart (slots 3, 4) for the store */
     double msum = 0, mss = 0, csum = 0, rsum = 0, below = 0;
     for (int64_t i = 0; i < n; i++) {
         int g;
@@ -853,6 +934,8 @@ int cmd_rm_eval(int argc, char **argv) {
         default: g = 4;
         }
         bool good = rc_v[i] > rr_v[i];
+        if (pairs.v[i].rating == DS_RATING_NEGLIGIBLY) scnt[3]++, sok[3] += good;
+        if (pairs.v[i].rating == DS_RATING_UNSURE) scnt[4]++, sok[4] += good;
         cnt[g]++;
         ok[g] += good;
         cnt[5]++;
@@ -873,6 +956,21 @@ int cmd_rm_eval(int argc, char **argv) {
     const double qs[5] = {0.0, 0.1, 0.5, 0.9, 1.0};
     double qv[5];
     for (int i = 0; i < 5; i++) qv[i] = quantile(all, 2 * n, qs[i]);
+    {
+        /* the store: one rm-eval stage per (model, data, track, max-pairs, seq) */
+        static const char *const sname[] = {"significantly", "better",            "slightly",
+                                            "negligibly",    "unsure",            "negligibly_unsure",
+                                            "none",          "all"};
+        int64_t sc[8], so[8];
+        for (int g = 0; g < 3; g++) sc[g] = cnt[g], so[g] = ok[g];
+        sc[3] = scnt[3], so[3] = sok[3], sc[4] = scnt[4], so[4] = sok[4];
+        sc[5] = cnt[3], so[5] = ok[3], sc[6] = cnt[4], so[6] = ok[4], sc[7] = cnt[5], so[7] = ok[5];
+        eval_rows es = {sname, sc, so, 8, mm, msd, pairs.truncated, (double)ok[5] / (double)n,
+                        lo[5], hi[5]};
+        RLHF_TRY_GOTO(st, eval_store(s, model, pairs_file, split_s, track, max_pairs, (int32_t)T,
+                                     &es, &stage_id),
+                      fail);
+    }
     if (as_json) {
         json_t *o = json_object(), *by = json_object();
         json_object_set_new(o, "model", json_string(model));
@@ -898,6 +996,7 @@ int cmd_rm_eval(int argc, char **argv) {
                       qv[1], "p50", qv[2], "p90", qv[3], "max", qv[4], "share_sigmoid_below_0.15",
                       below / (double)(2 * n)));
         json_object_set_new(o, "truncated_responses", json_integer(pairs.truncated));
+        json_object_set_new(o, "stage", json_integer(stage_id));
         char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (txt) printf("%s\n", txt);
@@ -920,6 +1019,8 @@ int cmd_rm_eval(int argc, char **argv) {
                    (double)ok[g] / (double)cnt[g], lo[g], hi[g]);
         }
         printf("\nmargin r_chosen - r_rejected: mean %.4f, sd %.4f\n", mm, msd);
+        printf("stored: stage %" PRId64 " (rm-eval), metrics rm-eval/accuracy/<strength>\n",
+               stage_id);
         printf("scores: chosen mean %.4f, rejected mean %.4f; all: min %.4f p10 %.4f median %.4f "
                "p90 %.4f max %.4f; sigmoid < 0.15: %.1f%%\n",
                csum / (double)n, rsum / (double)n, qv[0], qv[1], qv[2], qv[3], qv[4],

@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "reward.h"
 #include "store.h"
+#include "svg.h"
 
 /* ---- scored samples ---------------------------------------------------------------------------- */
 
@@ -290,7 +291,7 @@ int cmd_rs_report(int argc, char **argv) {
     for (int32_t k = 0; k < K; k++) xs[k] = k + 1;
     const char *names[2] = {"max", "median"};
     const double *series[2] = {mx, md};
-    RLHF_TRY_GOTO(st, rs_plot_svg(svg, title, "k (samples)", "combined reward", xs, K, names,
+    RLHF_TRY_GOTO(st, svg_line_file(svg, title, "k (samples)", "combined reward", xs, K, names,
                                   series, 2), fail);
     if (!com.quiet) {
         printf("rs report: round %d, %" PRId64 " prompts with %d samples each\n  k    max      median\n",
@@ -946,7 +947,7 @@ int cmd_rs_sweep(int argc, char **argv) {
         series[t] = mx + (size_t)t * k;
     }
     for (int32_t j = 0; j < k; j++) xs[j] = j + 1;
-    RLHF_TRY_GOTO(st, rs_plot_svg(svg, title, "k (samples)", "combined reward (max of k)", xs, k,
+    RLHF_TRY_GOTO(st, svg_line_file(svg, title, "k (samples)", "combined reward (max of k)", xs, k,
                                   names, series, nt), fail);
     {
         json_t *j = json_pack("{s:I, s:I, s:s}", "prompts", (json_int_t)P, "skipped_prompts",
