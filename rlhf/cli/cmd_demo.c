@@ -228,16 +228,14 @@ static double demo_eta(const demo *d, int from, int until) {
     return left * scale;
 }
 
-/* The path of the stage's log, OUT/run/logs/NN-<stage>.log (or a named file in logs/). */
-static void log_path(const demo *d, const char *name, char *buf, size_t cap) {
-    if (name) snprintf(buf, cap, "%s/%s", d->logs, name);
-    else snprintf(buf, cap, "%s/%02d-%s.log", d->logs, d->stage + 1, stage_name[d->stage]);
+/* The path of the stage's log, OUT/run/logs/NN-<stage>.log. */
+static void log_path(const demo *d, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%02d-%s.log", d->logs, d->stage + 1, stage_name[d->stage]);
 }
 
-/* Runs fn(a) in-process with stdout going to the log (appended; truncated when fresh) unless
- * --verbose. Returns the command's exit status; on failure prints the stage, the status, the
+/* Runs fn(a) in-process with stdout appended to the stage's log unless --verbose. Returns the command's exit status; on failure prints the stage, the status, the
  * command line and how to continue. */
-static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a, const char *log_name, bool fresh) {
+static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a) {
     if (a->oom) {
         fprintf(stderr, "rlhf demo: out of memory building a command line\n");
         da_free(a);
@@ -251,7 +249,7 @@ static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a, const char *log
         return CLI_EXIT_FAIL;
     }
     char log[PATH_MAX + 128];
-    log_path(d, log_name, log, sizeof log);
+    log_path(d, log, sizeof log);
     if (d->verbose) {
         printf("    $ ");
         da_print(stdout, a);
@@ -260,9 +258,9 @@ static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a, const char *log
     fflush(stdout);
     int saved = -1;
     if (!d->verbose) {
-        int fd = open(log, O_WRONLY | O_CREAT | (fresh ? O_TRUNC : O_APPEND), 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
-            FILE *lf = log_name ? NULL : fdopen(dup(fd), "w");
+            FILE *lf = fdopen(dup(fd), "w");
             if (lf) { /* the command line heads its output in the log */
                 fprintf(lf, "$ ");
                 da_print(lf, a);
@@ -477,7 +475,7 @@ static int st_world(demo *d) {
     }
     da(&a, "world build"), da(&a, "%s", d->world), da(&a, "--seed=%" PRIu64, d->seed);
     da(&a, "--size"), da(&a, "%s", d->c->world_size);
-    return demo_exec(d, cmd_world_build, &a, NULL, false);
+    return demo_exec(d, cmd_world_build, &a);
 }
 
 static int st_tokenizer(demo *d) {
@@ -485,7 +483,7 @@ static int st_tokenizer(demo *d) {
     da(&a, "tokenizer train"), da(&a, "--corpus"), da(&a, "%s/corpus.txt", d->world);
     da(&a, "--vocab=%d", (int)d->c->vocab), da(&a, "--out"), da(&a, "%s", d->tok);
     da_common(&a, d);
-    return demo_exec(d, cmd_tokenizer_train, &a, NULL, false);
+    return demo_exec(d, cmd_tokenizer_train, &a);
 }
 
 static int st_pretrain(demo *d) {
@@ -501,7 +499,7 @@ static int st_pretrain(demo *d) {
     da(&a, "--val-windows=32"), da(&a, "--ckpt-every=%d", (int)(c->pt_steps / 4));
     da(&a, "--seed=%" PRIu64, d->seed);
     da_common(&a, d);
-    return demo_exec(d, cmd_pretrain, &a, NULL, false);
+    return demo_exec(d, cmd_pretrain, &a);
 }
 
 /* The first existing file among WORLD/<stem>.{csv,jsonl,json} into path; false when none. */
@@ -531,12 +529,12 @@ static int st_import(demo *d) {
         da(&a, "import"), da(&a, "%s", d->run), da(&a, "%s", p), da(&a, "--format=prompt-list");
         if (lists[i].unsafe) da(&a, "--unsafe");
         if (lists[i].eval) da(&a, "--split-eval=1");
-        rc = demo_exec(d, cmd_import, &a, NULL, false);
+        rc = demo_exec(d, cmd_import, &a);
     }
     if (rc == 0) {
         dargv a = {.n = 0};
         da(&a, "import"), da(&a, "%s", d->run), da(&a, "%s/sft.json", d->world);
-        rc = demo_exec(d, cmd_import, &a, NULL, false);
+        rc = demo_exec(d, cmd_import, &a);
     }
     static const char *const tracks[2] = {"helpfulness", "safety"};
     for (int t = 0; t < 2 && rc == 0; t++) {
@@ -549,7 +547,7 @@ static int st_import(demo *d) {
         dargv a = {.n = 0};
         da(&a, "import"), da(&a, "%s", d->run), da(&a, "%s", p), da(&a, "--track=%s", tracks[t]);
         da(&a, "--split-eval=0.15");
-        rc = demo_exec(d, cmd_import, &a, NULL, false);
+        rc = demo_exec(d, cmd_import, &a);
     }
     return rc;
 }
@@ -562,7 +560,7 @@ static int st_sft(demo *d) {
     da(&a, "--epochs=%d", (int)c->sft_epochs), da(&a, "--batch=%d", (int)c->sft_batch);
     da(&a, "--lr=%g", (double)c->sft_lr), da(&a, "--seed=%" PRIu64, d->seed);
     da_common(&a, d);
-    int rc = demo_exec(d, cmd_sft, &a, NULL, false);
+    int rc = demo_exec(d, cmd_sft, &a);
     if (rc) return rc;
     rlhf_status st = newest_ckpt(d, "sft", NULL, d->ckpt, sizeof d->ckpt);
     return st == RLHF_OK ? 0 : cli_fail("demo", st);
@@ -582,18 +580,16 @@ static int st_rm(demo *d) {
         if (c->rm_max_pairs > 0) da(&a, "--max-pairs=%d", (int)c->rm_max_pairs);
         da(&a, "--seed=%" PRIu64, d->seed);
         da_common(&a, d);
-        rc = demo_exec(d, cmd_rm_train, &a, NULL, false);
+        rc = demo_exec(d, cmd_rm_train, &a);
     }
     for (int t = 0; t < 2 && rc == 0; t++) {
         dargv a = {.n = 0};
         da(&a, "rm eval"), da(&a, "%s", d->run), da(&a, "--model");
         da(&a, "%s", t == 0 ? d->rm_help : d->rm_safe), da(&a, "--tokenizer"), da(&a, "%s", d->tok);
-        da(&a, "--split=eval"), da(&a, "--track=%s", tracks[t]), da(&a, "--json");
+        da(&a, "--split=eval"), da(&a, "--track=%s", tracks[t]);
         da(&a, "--seq=%d", (int)(c->seq < 256 ? c->seq : 256));
         da_common(&a, d);
-        char name[64];
-        snprintf(name, sizeof name, "rm-eval-%s.json", tracks[t]);
-        rc = demo_exec(d, cmd_rm_eval, &a, name, true);
+        rc = demo_exec(d, cmd_rm_eval, &a);
     }
     return rc;
 }
@@ -615,7 +611,7 @@ static int st_rs(demo *d) {
         da_common(&a, d);
         printf("      round %d/%d\n", r, (int)c->rs_rounds);
         fflush(stdout);
-        rc = demo_exec(d, cmd_rs_round, &a, NULL, false);
+        rc = demo_exec(d, cmd_rs_round, &a);
     }
     if (rc) return rc;
     rlhf_status st = newest_ckpt(d, "policy", "/policy-", d->ckpt, sizeof d->ckpt);
@@ -636,7 +632,7 @@ static int st_ppo(demo *d) {
     da(&a, "--beta=%g", (double)c->ppo_beta), da(&a, "--max-new=%d", (int)c->max_new);
     da(&a, "--seed=%" PRIu64, d->seed);
     da_common(&a, d);
-    int rc = demo_exec(d, cmd_ppo, &a, NULL, false);
+    int rc = demo_exec(d, cmd_ppo, &a);
     if (rc) return rc;
     st = newest_ckpt(d, "policy", "/iter-", d->ckpt, sizeof d->ckpt);
     return st == RLHF_OK ? 0 : cli_fail("demo", st);
@@ -666,14 +662,14 @@ static int st_gatt(demo *d) {
     da(&a, "--max-new=%d", (int)c->gatt_max_new), da(&a, "--seed=%" PRIu64, d->seed);
     da_gatt_lists(&a, d);
     da_common(&a, d);
-    int rc = demo_exec(d, cmd_gatt_generate, &a, NULL, false);
+    int rc = demo_exec(d, cmd_gatt_generate, &a);
     if (rc) return rc;
     da(&a, "sft"), da(&a, "%s", d->run), da(&a, "--init"), da(&a, "%s", fin);
     da(&a, "--tokenizer"), da(&a, "%s", d->tok), da(&a, "--source=gatt");
     da(&a, "--epochs=%d", (int)c->gatt_epochs), da(&a, "--batch=%d", (int)c->sft_batch);
     da(&a, "--lr=%g", (double)c->gatt_lr), da(&a, "--seed=%" PRIu64, d->seed);
     da_common(&a, d);
-    if ((rc = demo_exec(d, cmd_sft, &a, NULL, false))) return rc;
+    if ((rc = demo_exec(d, cmd_sft, &a))) return rc;
     /* the newest sft checkpoint is this one (policy 0 is older) */
     if ((st = newest_ckpt(d, "sft", NULL, gck, sizeof gck)) != RLHF_OK) return cli_fail("demo", st);
     snprintf(d->ckpt, sizeof d->ckpt, "%s", gck);
@@ -684,8 +680,7 @@ static int st_gatt(demo *d) {
         da(&a, "--seed=%" PRIu64, d->seed);
         da_gatt_lists(&a, d);
         da_common(&a, d);
-        rc = demo_exec(d, cmd_gatt_eval, &a, w ? "gatt-eval-with.txt" : "gatt-eval-without.txt",
-                       true);
+        rc = demo_exec(d, cmd_gatt_eval, &a);
     }
     return rc;
 }
@@ -707,7 +702,7 @@ static int st_eval(demo *d) {
         da(&a, "--max-new=%d", (int)c->max_new);
         da(&a, "--seed=%" PRIu64, d->seed + 1000); /* the same seeds for the three policies */
         da_common(&a, d);
-        rc = demo_exec(d, cmd_sample, &a, NULL, false);
+        rc = demo_exec(d, cmd_sample, &a);
     }
     return rc;
 }
@@ -715,11 +710,11 @@ static int st_eval(demo *d) {
 static int st_judge(demo *d) {
     dargv a = {.n = 0};
     da(&a, "world judge"), da(&a, "%s", d->run), da(&a, "--world"), da(&a, "%s", d->world);
-    int rc = demo_exec(d, cmd_world_judge, &a, NULL, false);
+    int rc = demo_exec(d, cmd_world_judge, &a);
     for (int b = ROUND_EVAL_RS; b <= ROUND_EVAL_PPO && rc == 0; b++) {
         da(&a, "world compare"), da(&a, "%s", d->run), da(&a, "--world"), da(&a, "%s", d->world);
         da(&a, "--a=%d", ROUND_EVAL_SFT), da(&a, "--b=%d", b);
-        rc = demo_exec(d, cmd_world_compare, &a, NULL, false);
+        rc = demo_exec(d, cmd_world_compare, &a);
     }
     return rc;
 }
@@ -727,7 +722,7 @@ static int st_judge(demo *d) {
 static int st_report(demo *d) {
     dargv a = {.n = 0};
     da(&a, "report"), da(&a, "%s", d->run);
-    return demo_exec(d, cmd_report, &a, NULL, false);
+    return demo_exec(d, cmd_report, &a);
 }
 
 static int (*const stage_fn[N_STAGES])(demo *) = {
@@ -783,179 +778,141 @@ static void stage_about(const demo *d, int k, char *buf, size_t cap) {
 
 /* ---- the summary --------------------------------------------------------------------------------- */
 
-/* RM accuracy per strength from the `rm eval --json` output kept in the logs. */
-static void summary_rm(const demo *d) {
+/* Rows of a read-only query collected as text (at most 64 rows of 8 columns). */
+typedef struct qrows {
+    int32_t n, cols;
+    char text[64][8][160];
+    double num[64][8];
+} qrows;
+
+static rlhf_status qrows_row(void *ctx, const rlhf_store_row *r) {
+    qrows *q = ctx;
+    if (q->n >= 64) return RLHF_OK;
+    q->cols = r->n < 8 ? r->n : 8;
+    for (int32_t i = 0; i < q->cols; i++) {
+        snprintf(q->text[q->n][i], sizeof q->text[0][0], "%s", r->text[i] ? r->text[i] : "");
+        q->num[q->n][i] = r->num[i];
+    }
+    q->n++;
+    return RLHF_OK;
+}
+
+/* Runs sql with up to two text parameters into q (q->n = 0 on an SQL error: a table or stage an
+ * older or partial run lacks). */
+static void query(rlhf_store *s, const char *sql, const char *p1, const char *p2, qrows *q) {
+    const char *params[2] = {p1, p2};
+    q->n = 0;
+    if (rlhf_store_query_each(s, sql, params, (p1 != NULL) + (p2 != NULL), qrows_row, q) != RLHF_OK) {
+        rlhf_error_clear();
+        q->n = 0;
+    }
+}
+
+/* RM accuracy per preference strength (the rm-eval stages `rm eval` stored), Table 8's layout. */
+static void summary_rm(rlhf_store *s, qrows *q) {
     static const char *const tracks[2] = {"helpfulness", "safety"};
     static const char *const strengths[] = {"significantly", "better", "slightly",
-                                            "negligibly_unsure"};
-    printf("  reward-model accuracy on held-out pairs, by preference strength:\n");
+                                            "negligibly_unsure", "all"};
+    printf("  reward-model accuracy on held-out pairs by preference strength (n pairs):\n");
+    printf("    %-12s", "");
+    for (size_t i = 0; i < sizeof strengths / sizeof *strengths; i++)
+        printf(" %16s", i == 3 ? "negligibly/unsure" : strengths[i]);
+    printf("\n");
     for (int t = 0; t < 2; t++) {
-        char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s/rm-eval-%s.json", d->logs, tracks[t]);
-        FILE *f = fopen(p, "r");
-        if (!f) {
-            printf("    %-12s not run\n", tracks[t]);
+        char like[64];
+        snprintf(like, sizeof like, "%% track=%s %%", tracks[t]);
+        query(s,
+              "SELECT substr(m.name, 18), m.value, (SELECT n.value FROM metrics n WHERE "
+              "n.stage_id = m.stage_id AND n.name = 'rm-eval/n/' || substr(m.name, 18)) FROM "
+              "metrics m WHERE m.name LIKE 'rm-eval/accuracy/%' AND m.stage_id = (SELECT max(id) "
+              "FROM stages WHERE kind = 'rm-eval' AND status = 'done' AND key LIKE ?1)",
+              like, NULL, q);
+        printf("    %-12s", tracks[t]);
+        if (q->n == 0) {
+            printf(" not run\n");
             continue;
         }
-        json_error_t err;
-        json_t *j = json_loadf(f, JSON_DISABLE_EOF_CHECK, &err);
-        fclose(f);
-        if (!j) {
-            printf("    %-12s (cannot read %s: %s)\n", tracks[t], p, err.text);
-            continue;
-        }
-        printf("    %-12s all %.3f (n %d)", tracks[t],
-               json_real_value(json_object_get(j, "accuracy")),
-               (int)json_integer_value(json_object_get(j, "pairs")));
-        json_t *by = json_object_get(j, "by_rating");
         for (size_t i = 0; i < sizeof strengths / sizeof *strengths; i++) {
-            json_t *e = json_object_get(by, strengths[i]);
-            json_t *acc = json_object_get(e, "accuracy");
-            if (!e || !json_is_number(acc)) continue;
-            printf(" | %s %.3f (%d)", strengths[i], json_number_value(acc),
-                   (int)json_integer_value(json_object_get(e, "pairs")));
+            int32_t r = 0;
+            while (r < q->n && strcmp(q->text[r][0], strengths[i]) != 0) r++;
+            char cell[64] = "-";
+            if (r < q->n) snprintf(cell, sizeof cell, "%.3f (%.0f)", q->num[r][1], q->num[r][2]);
+            printf(" %16s", cell);
         }
         printf("\n");
-        json_decref(j);
     }
 }
 
-/* Recall at turns >= 6 from a `gatt eval` table kept in the logs: hits / probes over those turns
- * (rows "all" and "n (all)"). false when the file is absent or has no such turns. */
-static bool gatt_recall_late(const demo *d, const char *name, double *recall, int64_t *n) {
-    char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/%s", d->logs, name);
-    FILE *f = fopen(p, "r");
-    if (!f) return false;
-    char line[4096];
-    int32_t turns[64], nt = 0;
-    double rec[64];
-    long long cnt[64];
-    int nr = 0, nc = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *q = line;
-        if (strncmp(line, "turn ", 5) == 0) {
-            q += 4;
-            nt = 0;
-            char *e;
-            for (long v; nt < 64 && (v = strtol(q, &e, 10), e != q); q = e) turns[nt++] = (int32_t)v;
-        } else if (strncmp(line, "all ", 4) == 0) {
-            q += 3;
-            nr = 0;
-            while (nr < 64) {
-                while (*q == ' ') q++;
-                if (*q == '-') {
-                    rec[nr++] = NAN;
-                    q++;
-                    continue;
-                }
-                char *e;
-                double v = strtod(q, &e);
-                if (e == q) break;
-                rec[nr++] = v / 100.0;
-                q = e + (*e == '%');
-            }
-        } else if (strncmp(line, "n (all)", 7) == 0) {
-            q += 7;
-            nc = 0;
-            char *e;
-            for (long long v; nc < 64 && (v = strtoll(q, &e, 10), e != q); q = e) cnt[nc++] = v;
-        }
+/* Recall at turns >= 6 of the gatt-eval stage of checkpoint path: hits / probes over those turns.
+ * false when there is no such stage. */
+static bool gatt_recall_late(rlhf_store *s, const char *path, qrows *q, double *recall, int64_t *n) {
+    query(s,
+          "SELECT r.value, c.value FROM metrics r JOIN metrics c ON c.stage_id = r.stage_id AND "
+          "c.step = r.step AND c.name = 'gatt/n/all' WHERE r.name = 'gatt/recall/all' AND r.step "
+          ">= 6 AND r.stage_id = (SELECT max(st.id) FROM stages st JOIN checkpoints k ON k.id = "
+          "json_extract(st.params, '$.policy') WHERE st.kind = 'gatt-eval' AND k.path = ?1)",
+          path, NULL, q);
+    double hits = 0, total = 0;
+    for (int32_t i = 0; i < q->n; i++) {
+        hits += q->num[i][0] * q->num[i][1];
+        total += q->num[i][1];
     }
-    fclose(f);
-    double hits = 0;
-    int64_t total = 0;
-    for (int i = 0; i < nt && i < nr && i < nc; i++) {
-        if (turns[i] < 6 || isnan(rec[i])) continue;
-        hits += rec[i] * (double)cnt[i];
-        total += cnt[i];
-    }
-    if (total == 0) return false;
-    *recall = hits / (double)total;
-    *n = total;
+    if (total <= 0) return false;
+    *recall = hits / total;
+    *n = (int64_t)total;
     return true;
-}
-
-/* Last metrics of the stages of one kind (and key, NULL: any): every (name, value) printed by fn. */
-typedef struct metric_pick {
-    const char *prefix;
-    int64_t stage;
-    int n;
-    char names[16][64];
-    double values[16];
-} metric_pick;
-
-static rlhf_status metric_pick_row(void *ctx, int64_t stage_id, int64_t step, const char *name,
-                                   double value) {
-    (void)step;
-    metric_pick *m = ctx;
-    if (stage_id != m->stage || strncmp(name, m->prefix, strlen(m->prefix)) != 0 || m->n >= 16)
-        return RLHF_OK;
-    snprintf(m->names[m->n], sizeof m->names[0], "%.63s", name);
-    m->values[m->n++] = value;
-    return RLHF_OK;
-}
-
-typedef struct stage_ids {
-    const char *kind;
-    int64_t ids[8];
-    char keys[8][128];
-    int n;
-} stage_ids;
-
-static rlhf_status stage_ids_row(void *ctx, const rlhf_store_stage_info *x) {
-    stage_ids *l = ctx;
-    if (strcmp(x->kind, l->kind) != 0 || strcmp(x->status, "done") != 0 || l->n >= 8)
-        return RLHF_OK;
-    l->ids[l->n] = x->id;
-    snprintf(l->keys[l->n++], sizeof l->keys[0], "%s", x->key ? x->key : "");
-    return RLHF_OK;
 }
 
 static void summary(const demo *d) {
     printf("\nsummary (%s demo, %s)\n", d->c->name, d->run);
-    summary_rm(d);
     rlhf_store *s = NULL;
-    if (rlhf_store_open(&s, d->run, false) != RLHF_OK) {
-        printf("  (cannot open the run: %s)\n", rlhf_last_error());
+    qrows *q = malloc(sizeof *q);
+    if (!q || rlhf_store_open(&s, d->run, false) != RLHF_OK) {
+        printf("  (cannot read the run: %s)\n", q ? rlhf_last_error() : "out of memory");
+        free(q);
         return;
     }
-    /* gold win rates and safety (world compare) */
-    stage_ids wc = {.kind = "world-compare"};
-    if (rlhf_store_stages_each(s, stage_ids_row, &wc) != RLHF_OK || wc.n == 0) {
+    summary_rm(s, q);
+    /* gold win rates and safety (world compare): every metric of each comparison */
+    query(s,
+          "SELECT st.key, m.name, m.value FROM stages st JOIN metrics m ON m.stage_id = st.id "
+          "WHERE st.kind = 'world-compare' AND st.status = 'done' ORDER BY st.id, m.name",
+          NULL, NULL, q);
+    if (q->n == 0) {
         printf("  gold comparisons: not run\n");
     } else {
         printf("  gold helpfulness and safety on the eval prompts (world compare):\n");
-        for (int i = 0; i < wc.n; i++) {
-            metric_pick m = {.prefix = "", .stage = wc.ids[i]};
-            rlhf_store_metrics_last(s, metric_pick_row, &m);
-            printf("    %s:", wc.keys[i]);
-            for (int j = 0; j < m.n; j++) printf(" %s %.4g", m.names[j], m.values[j]);
-            printf("\n");
+        for (int32_t i = 0; i < q->n; i++) {
+            if (i == 0 || strcmp(q->text[i][0], q->text[i - 1][0]) != 0)
+                printf("%s    %s:", i ? "\n" : "", q->text[i][0]);
+            printf(" %s %.4g", q->text[i][1], q->num[i][2]);
         }
+        printf("\n");
     }
-    /* KL of the final policy */
-    stage_ids pp = {.kind = "ppo"};
-    if (rlhf_store_stages_each(s, stage_ids_row, &pp) == RLHF_OK && pp.n > 0) {
-        metric_pick m = {.prefix = "ppo/", .stage = pp.ids[pp.n - 1]};
-        rlhf_store_metrics_last(s, metric_pick_row, &m);
-        for (int j = 0; j < m.n; j++)
-            if (strcmp(m.names[j], "ppo/kl_ref") == 0)
-                printf("  KL of the final (PPO) policy to its reference: %.3f nats per response\n",
-                       m.values[j]);
-    } else {
+    /* KL of the final policy: the last iteration of the newest ppo stage */
+    query(s,
+          "SELECT m.step, m.value FROM metrics m WHERE m.name = 'ppo/kl_ref' AND m.stage_id = "
+          "(SELECT max(id) FROM stages WHERE kind = 'ppo' AND status = 'done') ORDER BY m.step "
+          "DESC LIMIT 1",
+          NULL, NULL, q);
+    if (q->n == 1)
+        printf("  KL of the final (PPO) policy to its reference: %.3f nats per response "
+               "(iteration %.0f)\n", q->num[0][1], q->num[0][0]);
+    else
         printf("  PPO: not run\n");
-    }
-    rlhf_store_close(s);
+    char fin[PATH_MAX + 64], gck[PATH_MAX + 64];
     double r0 = 0, r1 = 0;
     int64_t n0 = 0, n1 = 0;
-    bool h0 = gatt_recall_late(d, "gatt-eval-without.txt", &r0, &n0);
-    bool h1 = gatt_recall_late(d, "gatt-eval-with.txt", &r1, &n1);
-    if (h0 && h1)
+    if (stage_ckpt(d, ST_PPO, fin, sizeof fin) == RLHF_OK &&
+        stage_ckpt(d, ST_GATT, gck, sizeof gck) == RLHF_OK && gatt_recall_late(s, fin, q, &r0, &n0) &&
+        gatt_recall_late(s, gck, q, &r1, &n1))
         printf("  GAtt recall at turns >= 6: without %.1f%% (%" PRId64 " probes), with %.1f%% (%" PRId64
                " probes)\n", 100 * r0, n0, 100 * r1, n1);
     else
         printf("  GAtt recall: not run\n");
+    rlhf_error_clear();
+    rlhf_store_close(s);
+    free(q);
     char rep[PATH_MAX + 64];
     snprintf(rep, sizeof rep, "%s/report/index.html", d->run);
     printf("  report: %s\n", file_exists(rep) ? rep : "not written");
