@@ -747,6 +747,21 @@ rlhf_status rlhf_store_selection_set(rlhf_store *s, int32_t round, int64_t promp
     return step_done(s, st, "set selection");
 }
 
+rlhf_status rlhf_store_judgment_set(rlhf_store *s, int64_t sample_id, const char *judge,
+                                    double value, int64_t stage_id) {
+    sqlite3_stmt *st = NULL;
+    RLHF_TRY(stmt(s,
+                  "INSERT INTO judgments (sample_id, judge, value, stage_id) VALUES (?1, ?2, ?3, "
+                  "?4) ON CONFLICT (sample_id, judge) DO UPDATE SET value = excluded.value, "
+                  "stage_id = excluded.stage_id",
+                  &st));
+    sqlite3_bind_int64(st, 1, sample_id);
+    bind_text(st, 2, judge);
+    sqlite3_bind_double(st, 3, value);
+    bind_id(st, 4, stage_id);
+    return step_done(s, st, "set judgment");
+}
+
 rlhf_status rlhf_store_metric_set(rlhf_store *s, int64_t stage_id, int64_t step, const char *name,
                                   double value) {
     sqlite3_stmt *st = NULL;
@@ -870,7 +885,7 @@ rlhf_status rlhf_store_checkpoint_add(rlhf_store *s, const char *role, const cha
 static const char *const table_names[] = {"stages", "checkpoints", "prompts",
                                           "pairs",  "dialogues",   "samples",
                                           "scores", "selections",  "metrics",
-                                          "rollouts"};
+                                          "rollouts", "judgments"};
 
 rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
     /* Table names cannot be bound; the name must be one of ours and each gets its own literal. */
@@ -879,7 +894,8 @@ rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
         "SELECT count(*) FROM prompts",   "SELECT count(*) FROM pairs",
         "SELECT count(*) FROM dialogues", "SELECT count(*) FROM samples",
         "SELECT count(*) FROM scores",    "SELECT count(*) FROM selections",
-        "SELECT count(*) FROM metrics",   "SELECT count(*) FROM rollouts"};
+        "SELECT count(*) FROM metrics",   "SELECT count(*) FROM rollouts",
+        "SELECT count(*) FROM judgments"};
     for (size_t i = 0; i < sizeof table_names / sizeof *table_names; i++)
         if (strcmp(table, table_names[i]) == 0) return pragma_int(s, sql[i], n);
     return RLHF_ERR(RLHF_ERR_ARG, "no table '%s' in the run store", table);
@@ -1131,6 +1147,30 @@ rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *
                 "sa.round, sa.prompt_id FROM scores sc JOIN checkpoints c ON c.id = "
                 "sc.checkpoint_id JOIN samples sa ON sa.id = sc.sample_id ORDER BY sc.sample_id, sc.id",
                 score_row, (void *)fn, ctx);
+}
+
+static rlhf_status judgment_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {
+    rlhf_store_judgment x = {
+        .id = sqlite3_column_int64(st, 0),
+        .sample_id = sqlite3_column_int64(st, 1),
+        .judge = col_text(st, 2),
+        .value = sqlite3_column_double(st, 3),
+        .stage_id = sqlite3_column_int64(st, 4),
+        .round = sqlite3_column_int(st, 5),
+        .idx = sqlite3_column_int(st, 6),
+        .prompt_id = sqlite3_column_int64(st, 7),
+        .checkpoint_id = sqlite3_column_int64(st, 8),
+    };
+    (void)s;
+    return ((rlhf_store_judgment_fn)fn)(ctx, &x);
+}
+
+rlhf_status rlhf_store_judgments_each(rlhf_store *s, rlhf_store_judgment_fn fn, void *ctx) {
+    return walk(s,
+                "SELECT j.id, j.sample_id, j.judge, j.value, j.stage_id, sa.round, sa.idx, "
+                "sa.prompt_id, sa.checkpoint_id FROM judgments j JOIN samples sa ON sa.id = "
+                "j.sample_id ORDER BY j.sample_id, j.judge",
+                judgment_row, (void *)fn, ctx);
 }
 
 static rlhf_status checkpoint_row(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx) {

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define RLHF_STORE_SCHEMA_VERSION 2 /* user_version of a database this program writes */
+#define RLHF_STORE_SCHEMA_VERSION 3 /* user_version of a database this program writes */
 #define RLHF_STORE_DB_NAME        "rlhf.db"
 
 typedef struct rlhf_store rlhf_store;
@@ -197,6 +197,11 @@ typedef struct rlhf_store_rollout {
  * gets the existing row's id), so that a redone iteration of a resumed stage writes nothing new. */
 rlhf_status rlhf_store_rollout_add(rlhf_store *s, const rlhf_store_rollout *x, int64_t *id);
 
+/* Records (or overwrites) the gold judgment of a sample by judge ("gold-helpfulness",
+ * "gold-safety"; table `judgments`, written by `rlhf world judge`). stage_id 0: none. */
+rlhf_status rlhf_store_judgment_set(rlhf_store *s, int64_t sample_id, const char *judge,
+                                    double value, int64_t stage_id);
+
 /* Replaces the selection of (round, prompt) if there is one. */
 rlhf_status rlhf_store_selection_set(rlhf_store *s, int32_t round, int64_t prompt_id,
                                      int64_t sample_id, int64_t stage_id);
@@ -247,6 +252,18 @@ typedef struct rlhf_store_score {
 typedef rlhf_status (*rlhf_store_score_fn)(void *ctx, const rlhf_store_score *x);
 /* Every score, grouped by sample: ordered by (sample id, score id). */
 rlhf_status rlhf_store_scores_each(rlhf_store *s, rlhf_store_score_fn fn, void *ctx);
+
+/* A gold judgment with its sample's round, prompt and checkpoint (judgments_each). */
+typedef struct rlhf_store_judgment {
+    int64_t id, sample_id, stage_id; /* stage_id 0: none */
+    const char *judge;
+    double value;
+    int32_t round, idx; /* of the sample */
+    int64_t prompt_id, checkpoint_id;
+} rlhf_store_judgment;
+typedef rlhf_status (*rlhf_store_judgment_fn)(void *ctx, const rlhf_store_judgment *x);
+/* Every judgment ordered by (sample id, judge). */
+rlhf_status rlhf_store_judgments_each(rlhf_store *s, rlhf_store_judgment_fn fn, void *ctx);
 
 /* A registered checkpoint (checkpoints_each, id order); parent_id/stage_id 0: none. */
 typedef struct rlhf_store_checkpoint {

@@ -141,6 +141,15 @@ static const char *const rlhf_store_migrations[] = {
     "  advantage_mean REAL NOT NULL,  -- mean whitened advantage over the response's tokens\n"
     "  UNIQUE (stage_id, iteration, idx)\n"
     ");\n",
+    /* 2 -> 3: gold judgments of samples by the demo world's judges (issue 10, `rlhf world judge`) */
+    "CREATE TABLE judgments (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  sample_id INTEGER NOT NULL REFERENCES samples (id),\n"
+    "  judge TEXT NOT NULL,           -- 'gold-helpfulness' (0..1) | 'gold-safety' (1 safe, 0 not)\n"
+    "  value REAL NOT NULL,\n"
+    "  stage_id INTEGER REFERENCES stages (id),  -- the world-judge stage that wrote it\n"
+    "  UNIQUE (sample_id, judge)\n"
+    ");\n",
 };
 
 #define RLHF_STORE_N_MIGRATIONS                                                                    \

@@ -32,7 +32,7 @@ if $BIN init "$T/other" 2>"$T/err"; then fail "init accepted a non-run directory
 grep -q "not a run directory" "$T/err" || fail "init's refusal does not say why: $(cat "$T/err")"
 [ ! -e "$T/other/rlhf.db" ] || fail "init wrote into a non-run directory"
 if $BIN status "$T/nothere" 2>/dev/null; then fail "status of a missing run succeeded"; fi
-[ "$(q "$R" 'PRAGMA user_version')" = 2 ] || fail "user_version"
+[ "$(q "$R" 'PRAGMA user_version')" = 3 ] || fail "user_version"
 [ "$(q "$R" 'PRAGMA journal_mode')" = wal ] || fail "journal mode"
 sed -n '/<!-- schema begin -->/,/<!-- schema end -->/p' "$SRC/docs/store.md" | sed '1,2d;$d' | sed '$d' >"$T/doc_schema.sql"
 sqlite3 "$R/rlhf.db" .schema >"$T/db_schema.sql"

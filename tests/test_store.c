@@ -99,7 +99,7 @@ static void test_migrations(void) {
     if (s) CHECK_OK(rlhf_store_user_version(s, &v));
     CHECK(v == RLHF_STORE_SCHEMA_VERSION);
     rlhf_store_close(s);
-    CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 10);
+    CHECK(raw_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 11);
     /* a newer version is refused, and the file is left alone */
     path_of(run, sizeof run, "v99");
     mkdir(run, 0777);
@@ -147,6 +147,18 @@ static rlhf_status see_rollout(void *ctx, const rlhf_store_rollout *x) {
     return RLHF_OK;
 }
 
+typedef struct judg_sum {
+    int n, stage_ok;
+    double sum;
+} judg_sum;
+static rlhf_status judg_add(void *ctx, const rlhf_store_judgment *x) {
+    judg_sum *j = ctx;
+    j->n++;
+    j->sum += x->value;
+    if (!strcmp(x->judge, "gold-helpfulness")) j->stage_ok = x->stage_id > 0 && x->round == 0;
+    return RLHF_OK;
+}
+
 static rlhf_status first_prompt_text(void *ctx, const rlhf_store_prompt *p) {
     char *buf = ctx;
     if (!buf[0]) snprintf(buf, 64, "%s", p->text);
@@ -179,10 +191,10 @@ static void test_migrate_v1(void) {
     if (!s) return;
     int32_t v = -1;
     CHECK_OK(rlhf_store_user_version(s, &v));
-    CHECK(v == 2 && v == RLHF_STORE_SCHEMA_VERSION);
+    CHECK(v == 3 && v == RLHF_STORE_SCHEMA_VERSION);
     static const struct { const char *table; int64_t n; } want[] = {
         {"stages", 1}, {"prompts", 1}, {"checkpoints", 1}, {"samples", 1},
-        {"metrics", 1}, {"rollouts", 0}};
+        {"metrics", 1}, {"rollouts", 0}, {"judgments", 0}};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         int64_t n = -1;
         CHECK_OK(rlhf_store_count(s, want[i].table, &n));
@@ -201,11 +213,20 @@ static void test_migrate_v1(void) {
                             .gate = "helpfulness", .reward_final = 0.5};
     CHECK_OK(rlhf_store_rollout_add(s, &r, &rid));
     CHECK(rid > 0);
+    /* version 3: judgments of the migrated sample; a second set overwrites */
+    CHECK_OK(rlhf_store_judgment_set(s, 1, "gold-helpfulness", 0.25, 0));
+    CHECK_OK(rlhf_store_judgment_set(s, 1, "gold-helpfulness", 0.75, ppo));
+    CHECK_OK(rlhf_store_judgment_set(s, 1, "gold-safety", 1.0, 0));
+    CHECK(rlhf_store_judgment_set(s, 99, "gold-safety", 1.0, 0) == RLHF_ERR_SQLITE); /* no sample */
+    rlhf_error_clear();
+    judg_sum js = {0};
+    CHECK_OK(rlhf_store_judgments_each(s, judg_add, &js));
+    CHECK(js.n == 2 && fabs(js.sum - 1.75) < 1e-12 && js.stage_ok == 1);
     rlhf_store_close(s);
-    CHECK(raw_int(db, "PRAGMA user_version") == 2);
+    CHECK(raw_int(db, "PRAGMA user_version") == 3);
     CHECK(raw_int(db, "SELECT count(*) FROM samples WHERE seed = 7 AND text = 'a'") == 1);
     CHECK(raw_int(db, "SELECT count(*) FROM rollouts") == 1);
-    CHECK_OK(rlhf_store_open(&s, run, false)); /* already at 2: nothing to do */
+    CHECK_OK(rlhf_store_open(&s, run, false)); /* already at 3: nothing to do */
     rlhf_store_close(s);
     CHECK(raw_int(db, "SELECT count(*) FROM rollouts") == 1);
 }

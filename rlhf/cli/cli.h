@@ -54,6 +54,9 @@ int cmd_score(int argc, char **argv);
 int cmd_ppo(int argc, char **argv); /* cmd_ppo.c */
 int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
 int cmd_gatt_eval(int argc, char **argv);
+int cmd_world_build(int argc, char **argv); /* cmd_world.c */
+int cmd_world_judge(int argc, char **argv);
+int cmd_world_compare(int argc, char **argv);
 int cmd_demo(int argc, char **argv); /* cmd_demo.c */
 
 /* ---- option parsing ---------------------------------------------------------------------------- */

@@ -46,10 +46,7 @@
 #include "cli.h"
 #include "store.h"
 
-/* Commands of other modules, weak until they are merged: a build without them says so. */
-int cmd_world_build(int argc, char **argv) __attribute__((weak));
-int cmd_world_judge(int argc, char **argv) __attribute__((weak));
-int cmd_world_compare(int argc, char **argv) __attribute__((weak));
+/* `rlhf report` (cmd_report.c), weak until it is merged: a build without it says so. */
 int cmd_report(int argc, char **argv) __attribute__((weak));
 
 /* ---- the stages and the two presets -------------------------------------------------------------- */

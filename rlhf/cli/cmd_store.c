@@ -112,7 +112,7 @@ int cmd_status(int argc, char **argv) {
     if (r != RLHF_OK) return cli_fail(spec.cmd, r);
     static const char *const tables[] = {"prompts",    "pairs",   "dialogues", "checkpoints",
                                          "samples",    "scores",  "selections", "rollouts",
-                                         "metrics",    "stages"};
+                                         "judgments",  "metrics", "stages"};
     int32_t v = 0;
     char mode[16];
     RLHF_TRY_GOTO(r, rlhf_store_user_version(s, &v), fail);

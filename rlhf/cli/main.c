@@ -39,6 +39,12 @@ static const cli_command commands[] = {
      cmd_gatt_generate},
     {"gatt eval", "instruction recall by turn (Table 30 layout): stored, printed, plotted",
      cmd_gatt_eval},
+    {"world build", "write the demo world: corpus, SFT data, prompts, pairs, GAtt lists (seeded)",
+     cmd_world_build},
+    {"world judge", "gold-judge a run's samples with the demo world's judges (table judgments)",
+     cmd_world_judge},
+    {"world compare", "gold helpfulness of round B vs round A per prompt: win rate with a CI",
+     cmd_world_compare},
     /* models and tokenizers */
     {"generate", "sample text from a checkpoint (greedy or temperature, top-k, top-p)", cmd_generate},
     {"model init", "write a randomly initialized llama2.c checkpoint", cmd_model_init},
