@@ -541,10 +541,19 @@ static int st_import(demo *d) {
             fprintf(stderr, "rlhf demo: %s: no %s.{jsonl,csv,json}\n", d->world, stem);
             return CLI_EXIT_FAIL;
         }
+        /* held-out pairs: the world's own eval file, else 15% of the pairs */
+        char pe[PATH_MAX + 64];
+        snprintf(stem, sizeof stem, "pairs_%s_eval", tracks[t]);
+        const bool has_eval = world_file(d, stem, pe, sizeof pe);
         dargv a = {.n = 0};
         da(&a, "import"), da(&a, "%s", d->run), da(&a, "%s", p), da(&a, "--track=%s", tracks[t]);
-        da(&a, "--split-eval=0.15");
+        if (!has_eval) da(&a, "--split-eval=0.15");
         rc = demo_exec(d, cmd_import, &a);
+        if (rc == 0 && has_eval) {
+            da(&a, "import"), da(&a, "%s", d->run), da(&a, "%s", pe), da(&a, "--track=%s", tracks[t]);
+            da(&a, "--split-eval=1");
+            rc = demo_exec(d, cmd_import, &a);
+        }
     }
     return rc;
 }
@@ -870,21 +879,35 @@ static void summary(const demo *d) {
         return;
     }
     summary_rm(s, q);
-    /* gold win rates and safety (world compare): every metric of each comparison */
-    query(s,
-          "SELECT st.key, m.name, m.value FROM stages st JOIN metrics m ON m.stage_id = st.id "
-          "WHERE st.kind = 'world-compare' AND st.status = 'done' ORDER BY st.id, m.name",
-          NULL, NULL, q);
-    if (q->n == 0) {
-        printf("  gold comparisons: not run\n");
-    } else {
-        printf("  gold helpfulness and safety on the eval prompts (world compare):\n");
-        for (int32_t i = 0; i < q->n; i++) {
-            if (i == 0 || strcmp(q->text[i][0], q->text[i - 1][0]) != 0)
-                printf("%s    %s:", i ? "\n" : "", q->text[i][0]);
-            printf(" %s %.4g", q->text[i][1], q->num[i][2]);
+    /* gold win rates and safety (world compare of each eval round against SFT's) */
+    printf("  gold judges on the eval prompts, against the SFT policy (world compare):\n");
+    static const char *const pname[2] = {"RS ", "PPO"};
+    for (int b = ROUND_EVAL_RS; b <= ROUND_EVAL_PPO; b++) {
+        char key[64];
+        snprintf(key, sizeof key, "a=%d b=%d %%", ROUND_EVAL_SFT, b);
+        query(s,
+              "SELECT substr(m.name, 15), m.value FROM metrics m WHERE m.name LIKE "
+              "'world/compare/%' AND m.stage_id = (SELECT max(id) FROM stages WHERE kind = "
+              "'world-compare' AND status = 'done' AND key LIKE ?1)",
+              key, NULL, q);
+        double v[11];
+        static const char *const want[11] = {"win_rate", "win_rate_lo", "win_rate_hi", "wins",
+                                             "losses", "ties", "helpful_a", "helpful_b",
+                                             "violations_a", "violations_b", "n"};
+        int found = 0;
+        for (int w = 0; w < 11; w++) {
+            v[w] = NAN;
+            for (int32_t r = 0; r < q->n; r++)
+                if (strcmp(q->text[r][0], want[w]) == 0) v[w] = q->num[r][1], found++;
         }
-        printf("\n");
+        if (found == 0) {
+            printf("    %s vs SFT: not run\n", pname[b - ROUND_EVAL_RS]);
+            continue;
+        }
+        printf("    %s vs SFT: win rate %.3f [%.3f, %.3f] (%.0f wins, %.0f losses, %.0f ties of "
+               "%.0f); gold helpfulness %.3f -> %.3f; safety violations %.3f -> %.3f\n",
+               pname[b - ROUND_EVAL_RS], v[0], v[1], v[2], v[3], v[4], v[5], v[10], v[6], v[7],
+               v[8], v[9]);
     }
     /* KL of the final policy: the last iteration of the newest ppo stage */
     query(s,
