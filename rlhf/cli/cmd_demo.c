@@ -84,31 +84,31 @@ typedef struct demo_cfg {
 } demo_cfg;
 
 static const demo_cfg preset_full = {
-    .name = "full", .world_size = "full", .vocab = 768,
+    .name = "full", .world_size = "full", .vocab = 512,
     .dim = 128, .hidden = 344, .layers = 4, .heads = 4, .kv_heads = 4, .seq = 512,
-    .pt_steps = 600, .pt_batch = 8, .pt_lr = 2e-3f,
+    .pt_steps = 300, .pt_batch = 4, .pt_lr = 2e-3f,
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 1e-3f,
-    .rm_epochs = 2, .rm_batch = 16, .rm_max_pairs = 0, .rm_lr = 1e-3f,
-    .rs_rounds = 3, .rs_k = 4, .rs_epochs = 1, .max_new = 48, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
-    .ppo_iters = 30, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
-    .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 50,
+    .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 2000, .rm_lr = 1e-3f,
+    .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
+    .ppo_iters = 20, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
+    .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 40,
     .gatt_max_new = 32, .gatt_lr = 5e-4f,
     .eval_k = 4, .eval_temperature = 0.7f,
-    .est = {10, 5, 240, 5, 60, 120, 180, 120, 90, 30, 10, 5},
+    .est = {2, 2, 240, 2, 60, 150, 200, 120, 90, 20, 2, 2},
 };
 
 static const demo_cfg preset_quick = {
     .name = "quick", .world_size = "quick", .vocab = 400,
     .dim = 48, .hidden = 128, .layers = 2, .heads = 4, .kv_heads = 2, .seq = 256,
-    .pt_steps = 80, .pt_batch = 8, .pt_lr = 3e-3f,
+    .pt_steps = 50, .pt_batch = 4, .pt_lr = 3e-3f,
     .sft_epochs = 1, .sft_batch = 8, .sft_lr = 1e-3f,
-    .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 256, .rm_lr = 1e-3f,
-    .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 24, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
-    .ppo_iters = 3, .ppo_batch = 16, .ppo_minibatch = 8, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
+    .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 128, .rm_lr = 1e-3f,
+    .rs_rounds = 2, .rs_k = 2, .rs_epochs = 1, .max_new = 16, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
+    .ppo_iters = 2, .ppo_batch = 16, .ppo_minibatch = 8, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
     .gatt_n = 8, .gatt_k = 2, .gatt_epochs = 1, .gatt_turns = 8, .gatt_eval_n = 8,
     .gatt_max_new = 16, .gatt_lr = 5e-4f,
     .eval_k = 2, .eval_temperature = 0.7f,
-    .est = {2, 1, 25, 2, 8, 15, 20, 12, 15, 5, 2, 2},
+    .est = {1, 1, 12, 1, 8, 10, 15, 6, 5, 5, 1, 1},
 };
 
 /* ---- argv building ------------------------------------------------------------------------------- */
