@@ -208,11 +208,27 @@ static bool has_legend(const svg_chart *c) {
     return false;
 }
 
+#define CHAR_W 6.6   /* average width of a 12 px sans-serif character */
+#define LEGEND_MAX 40 /* legend names are cut to this many characters */
+
+/* Characters (UTF-8 sequences) in s, at most cap counted. */
+static int32_t text_chars(const char *s, int32_t cap) {
+    int32_t n = 0;
+    for (; s && *s && n < cap; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 static void frame_init(frame *f, const svg_chart *c, double bottom) {
     f->W = c->width > 0 ? c->width : 640;
     f->H = c->height > 0 ? c->height : 400;
     f->L = 70;
-    f->R = has_legend(c) ? 180 : 20;
+    int32_t longest = 0;
+    for (int32_t s = 0; s < c->n_series; s++) {
+        int32_t k = text_chars(c->series[s].name, LEGEND_MAX + 1);
+        if (k > longest) longest = k;
+    }
+    f->R = has_legend(c) ? 46 + CHAR_W * longest : 20;
+    if (f->R > 0.45 * f->W) f->R = 0.45 * f->W;
     f->T = 40;
     f->B = bottom;
     f->pw = f->W - f->L - f->R;
@@ -278,6 +294,60 @@ static void draw_y_axis(svg_buf *b, const frame *f, const double *t, int32_t nt,
                    f->L, f->T, f->pw, f->ph);
 }
 
+/* Appends s escaped, cut to max characters (an ellipsis marks the cut). */
+static void put_cut(svg_buf *b, const char *s, int32_t max) {
+    if (text_chars(s, max + 1) <= max) {
+        svg_buf_escape(b, s);
+        return;
+    }
+    size_t n = 0;
+    for (int32_t k = 0; s[n] && k < max - 1; k++) /* whole UTF-8 sequences only */
+        for (n++; ((unsigned char)s[n] & 0xC0) == 0x80; n++) {}
+    char *cut = malloc(n + 1);
+    if (!cut) {
+        b->oom = true;
+        return;
+    }
+    memcpy(cut, s, n);
+    cut[n] = '\0';
+    svg_buf_escape(b, cut);
+    svg_buf_puts(b, "\xe2\x80\xa6");
+    free(cut);
+}
+
+/* A group label under a bar group, wrapped at spaces into lines of about width px (at most 3). */
+static void draw_group_label(svg_buf *b, const char *label, double cx, double y, double width) {
+    int32_t per = (int32_t)(width / CHAR_W);
+    if (per < 4) per = 4;
+    svg_buf_printf(b, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">", cx, y);
+    const char *p = label ? label : "";
+    for (int line = 0; *p && line < 3; line++) {
+        size_t len = strlen(p), take = len;
+        if (text_chars(p, per + 1) > per && line < 2) { /* break at the last space that fits */
+            size_t i = 0, last = 0;
+            for (int32_t k = 0; p[i] && k <= per; k++) {
+                if (p[i] == ' ') last = i;
+                for (i++; ((unsigned char)p[i] & 0xC0) == 0x80; i++) {}
+            }
+            take = last > 0 ? last : i;
+        }
+        char *part = malloc(take + 1);
+        if (!part) {
+            b->oom = true;
+            break;
+        }
+        memcpy(part, p, take);
+        part[take] = '\0';
+        svg_buf_printf(b, "<tspan x=\"%.1f\" dy=\"%s\">", cx, line ? "1.1em" : "0");
+        svg_buf_escape(b, part);
+        svg_buf_puts(b, "</tspan>");
+        free(part);
+        p += take;
+        while (*p == ' ') p++;
+    }
+    svg_buf_puts(b, "</text>\n");
+}
+
 static void draw_legend(svg_buf *b, const frame *f, const svg_chart *c, bool bars) {
     int32_t row = 0;
     for (int32_t s = 0; s < c->n_series; s++) {
@@ -297,7 +367,7 @@ static void draw_legend(svg_buf *b, const frame *f, const svg_chart *c, bool bar
                            x, y - 3, x + 18, y - 3, col,
                            se->dashed ? " stroke-dasharray=\"5,3\"" : "");
         svg_buf_printf(b, "<text x=\"%.0f\" y=\"%.0f\" fill=\"%s\">", x + 24, y + 1, col);
-        svg_buf_escape(b, se->name);
+        put_cut(b, se->name, LEGEND_MAX);
         svg_buf_puts(b, "</text>\n");
     }
 }
@@ -422,7 +492,7 @@ rlhf_status svg_line_chart(svg_buf *b, const svg_chart *c) {
 rlhf_status svg_bar_chart(svg_buf *b, const svg_chart *c) {
     RLHF_TRY(check_chart(c, true));
     frame f;
-    frame_init(&f, c, 56);
+    frame_init(&f, c, 70); /* room for group labels on up to three lines */
     double ylo = 0, yhi = 0;
     bool any = false;
     for (int32_t s = 0; s < c->n_series; s++) {
@@ -452,12 +522,8 @@ rlhf_status svg_bar_chart(svg_buf *b, const svg_chart *c) {
     const double gw = f.pw / c->n_groups;
     const double bw = c->n_series > 0 ? 0.8 * gw / c->n_series : 0;
     const double base = fy(&f, f.y0 > 0 ? f.y0 : f.y1 < 0 ? f.y1 : 0);
-    for (int32_t g = 0; g < c->n_groups; g++) {
-        svg_buf_printf(b, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
-                       f.L + gw * (g + 0.5), f.T + f.ph + 18);
-        svg_buf_escape(b, c->groups[g]);
-        svg_buf_puts(b, "</text>\n");
-    }
+    for (int32_t g = 0; g < c->n_groups; g++)
+        draw_group_label(b, c->groups[g], f.L + gw * (g + 0.5), f.T + f.ph + 16, gw - 6);
     for (int32_t s = 0; s < c->n_series; s++) {
         const svg_series *se = &c->series[s];
         const char *col = palette[s % PALETTE_N];

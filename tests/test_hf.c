@@ -14,7 +14,7 @@
  *      byte-identical to a direct rewrite; with them (rlhf_*_ex: PyTorch's RoPE tables in the
  *      safetensors metadata) byte-identical to the original; logits identical, and the logits
  *      of the HF-loaded model match tests/fixtures/hf_stories260K_logits.bin (written by
- *      experiments/hf_llama_reference.py, transformers' math on the same HF dir) within 1e-4
+ *      experiments/hf_reference/hf_llama_reference.py, transformers' math on the same HF dir) within 1e-4
  *   H3 sharded write (index + shards, also a shard limit below one tensor's size) reads back equal
  *      to the unsharded one
  *   H4 BF16 HF write/read equals the bf16 rounding of every parameter
@@ -727,7 +727,7 @@ static void test_stories(void) {
     free(l1);
     free(l2);
 
-    /* against the transformers-math reference (experiments/hf_llama_reference.py) */
+    /* against the transformers-math reference (experiments/hf_reference/hf_llama_reference.py) */
     char fix[512];
     test_src("tests/fixtures/hf_stories260K_logits.bin", fix, sizeof fix);
     size_t nf;

@@ -1,7 +1,7 @@
 /* test_model_ref.c: the whole model (forward, loss, log-probs, values and every parameter
  * gradient) against an independent PyTorch float64 reference, on a tiny GQA configuration.
  *
- * The fixture tests/fixtures/tiny_ref.bin is written by experiments/torch_reference.py (run it
+ * The fixture tests/fixtures/tiny_ref.bin is written by experiments/model_reference/torch_reference.py (run it
  * with /usr/bin/python3 to regenerate; it is deterministic). Its layout (little endian; i32 =
  * int32, f32 = IEEE float32):
  *   header, 16 x i32: [0] magic 0x31464552 ("REF1")  [1] version 1

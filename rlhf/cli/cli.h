@@ -57,6 +57,7 @@ int cmd_gatt_eval(int argc, char **argv);
 int cmd_world_build(int argc, char **argv); /* cmd_world.c */
 int cmd_world_judge(int argc, char **argv);
 int cmd_world_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_demo(int argc, char **argv); /* cmd_demo.c */
 
 /* ---- option parsing ---------------------------------------------------------------------------- */

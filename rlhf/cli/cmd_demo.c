@@ -46,9 +46,6 @@
 #include "cli.h"
 #include "store.h"
 
-/* `rlhf report` (cmd_report.c), weak until it is merged: a build without it says so. */
-int cmd_report(int argc, char **argv) __attribute__((weak));
-
 /* ---- the stages and the two presets -------------------------------------------------------------- */
 
 enum {

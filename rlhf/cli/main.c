@@ -17,6 +17,8 @@ static const cli_command commands[] = {
     {"import", "import dataset files into a run (HH-RLHF, ShareGPT, NeMo, MT-Bench, CSV, lists)",
      cmd_import},
     {"status", "summarize a run: rows per table, stages, last metrics", cmd_status},
+    {"report", "write the run report: one HTML page with SVG charts of every stage's results",
+     cmd_report},
     {"export", "write a run's samples, pairs, selections, dialogues or prompts (JSONL/CSV)",
      cmd_export},
     /* the recipe's stages, in order */

@@ -11,7 +11,7 @@ Written with standard ops only (nn.Linear, matmuls, a causal mask; torch 1.13 ha
 scaled_dot_product_attention). RoPE uses the interleaved pairs of Meta's/llama2.c's checkpoints.
 
 Usage (Debian's torch: /usr/bin/python3):
-    /usr/bin/python3 experiments/bench_torch_train.py [--threads 2] [--warmup 2] [--steps 5]
+    /usr/bin/python3 experiments/bench_train/bench_torch_train.py [--threads 2] [--warmup 2] [--steps 5]
 Prints ms/step and tokens/s (tokens = B*T per step) over the timed steps.
 """
 import argparse

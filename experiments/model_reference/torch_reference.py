@@ -4,9 +4,9 @@ Llama-2 trunk, used to write the fixture tests/fixtures/tiny_ref.bin that tests/
 checks the C library against (llm.c style: the model checked against PyTorch on a fixed batch).
 
 Usage (Debian's torch: run it with /usr/bin/python3):
-    /usr/bin/python3 experiments/torch_reference.py                 # (re)writes the fixture
-    /usr/bin/python3 experiments/torch_reference.py --out PATH      # elsewhere
-    /usr/bin/python3 experiments/torch_reference.py --check-greedy  # also replays the llama2.c
+    /usr/bin/python3 experiments/model_reference/torch_reference.py                 # (re)writes the fixture
+    /usr/bin/python3 experiments/model_reference/torch_reference.py --out PATH      # elsewhere
+    /usr/bin/python3 experiments/model_reference/torch_reference.py --check-greedy  # also replays the llama2.c
         greedy fixtures (tests/fixtures/greedy_*.txt) through this model on ../shared/models and
         reports the smallest top-1/top-2 logit margin along each sequence
 
@@ -333,7 +333,7 @@ def check_greedy(root, shared):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(here)
+    root = os.path.dirname(os.path.dirname(here))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures", "tiny_ref.bin"))
     ap.add_argument("--seed", type=int, default=1234)

@@ -8,7 +8,7 @@ Steps:
   2. LlamaForCausalLM.from_pretrained(dir, torch_dtype=float32) with output_loading_info: no
      missing, unexpected or mismatched keys allowed;
   3. run the token sequence of tests/fixtures/hf_stories260K_logits.bin and compare the logits
-     with the fixture (written by experiments/hf_llama_reference.py and checked by
+     with the fixture (written by experiments/hf_reference/hf_llama_reference.py and checked by
      tests/test_hf.c against our C model loaded from the same kind of directory):
      max |diff| <= 1e-4 * max(|logit|, 1).
   4. with --scalar-dir DIR (a scalar-head model written by rlhf_hf_write, e.g. by
@@ -16,7 +16,7 @@ Steps:
      it with no missing or unexpected keys and num_labels 1.
 
 Exit status: 0 all checks passed, 1 a check failed, 2 transformers (or the inputs) unavailable.
-Usage: python3 experiments/check_transformers.py [--hf-dir DIR] [--scalar-dir DIR]
+Usage: python3 experiments/hf_reference/check_transformers.py [--hf-dir DIR] [--scalar-dir DIR]
 Environment: RLHF_BIN (default build/rlhf), RLHF_SHARED (default ../shared).
 """
 import argparse
@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.dirname(HERE)
+SRC = os.path.dirname(os.path.dirname(HERE))
 FIXTURE = os.path.join(SRC, "tests", "fixtures", "hf_stories260K_logits.bin")
 
 

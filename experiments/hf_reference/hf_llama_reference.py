@@ -24,9 +24,9 @@ Fixture layout (little endian), tests/fixtures/hf_stories260K_logits.bin:
     4 bytes magic b"HFL1" | int32 T | int32 V | int32 tokens[T] | float32 logits[T*V] (row-major)
 
 Usage (Debian's torch: /usr/bin/python3):
-    /usr/bin/python3 experiments/hf_llama_reference.py                 # rewrites the fixture
-    /usr/bin/python3 experiments/hf_llama_reference.py --hf-dir DIR    # use an existing HF dir
-    /usr/bin/python3 experiments/hf_llama_reference.py --check         # compare, write nothing
+    /usr/bin/python3 experiments/hf_reference/hf_llama_reference.py                 # rewrites the fixture
+    /usr/bin/python3 experiments/hf_reference/hf_llama_reference.py --hf-dir DIR    # use an existing HF dir
+    /usr/bin/python3 experiments/hf_reference/hf_llama_reference.py --check         # compare, write nothing
 Environment: RLHF_BIN (default build/rlhf), RLHF_SHARED (default ../shared).
 """
 import argparse
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.dirname(HERE)
+SRC = os.path.dirname(os.path.dirname(HERE))
 FIXTURE = os.path.join(SRC, "tests", "fixtures", "hf_stories260K_logits.bin")
 # A fixed sequence: BOS then ids spread over the 512-token vocabulary (12 positions).
 TOKENS = [1, 400, 17, 263, 511, 2, 99, 300, 45, 128, 7, 460]

@@ -10,7 +10,7 @@ G=(--threads "$THREADS")
 RUN=$OUT/run
 D=$OUT/data
 
-"$PY" "$SRC/experiments/rs_synthetic.py" make "$D"
+"$PY" "$SRC/experiments/rs_synthetic/rs_synthetic.py" make "$D"
 if [ ! -f "$RUN/rlhf.db" ]; then
     "$BIN" init "$RUN" -q
 fi

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # rm_hh.sh: issue 5, acceptance 2 -- helpfulness and safety reward models on real HH-RLHF pairs,
-# each initialized from a base model this toolkit pretrained itself. Results: experiments/README.md
-# ("Reward models on HH-RLHF").
+# each initialized from a base model this toolkit pretrained itself. Results:
+# experiments/rm_hh/README.md.
 #
-#   RLHF_BIN=build/rlhf experiments/rm_hh.sh [WORKDIR] [STAGE...]
+#   RLHF_BIN=build/rlhf experiments/rm_hh/rm_hh.sh [WORKDIR] [STAGE...]
 # STAGE: tok pretrain import rm-help rm-safe eval safe-val safe-sweep rm-safe2 eval-safe2
 # (default: all, in that order). Every stage resumes where it stopped when run again. The first
 # six are the first round (~25 CPU minutes); the last four are the second safety round (~30 CPU

@@ -2,7 +2,7 @@
 r"""make_spm_fixture.py: SentencePiece's own ids for a few hundred hard strings, as a test fixture.
 
 Run with Debian's python3 (python3-sentencepiece 0.1.97):
-    /usr/bin/python3 experiments/make_spm_fixture.py [--model ../shared/models/llama2_tokenizer.model]
+    /usr/bin/python3 experiments/spm_fixture/make_spm_fixture.py [--model ../shared/models/llama2_tokenizer.model]
         [--out tests/fixtures/spm_llama2_cases.txt]
 
 Writes one case per line, fields separated by tabs (tests/test_spm.c reads it):
@@ -218,7 +218,7 @@ def make_small(args):
             path = os.path.join(fixdir, "spm_small_%s.txt" % name)
             write_cases(sp, cases, path,
                         ["# SentencePiece %s ids for spm_small_%s.model (experiments/"
-                         "make_spm_fixture.py --small)." % (spm.__version__, name)], dl)
+                         "spm_fixture/make_spm_fixture.py --small)." % (spm.__version__, name)], dl)
             print("%s: %d encode cases, 40 decode cases" % (path, len(cases)))
 
 
@@ -247,7 +247,7 @@ def main():
         long_parts.append(random_case(rng, rng.randint(0, 2)))
     cases.append(b"".join(long_parts))
 
-    lines = ["# SentencePiece %s ids for %s (made by experiments/make_spm_fixture.py, seed %d)."
+    lines = ["# SentencePiece %s ids for %s (made by experiments/spm_fixture/make_spm_fixture.py, seed %d)."
              % (spm.__version__, args.model.split("/")[-1], args.seed),
              "# E<TAB>text<TAB>ids<TAB>decode(ids); D<TAB>ids<TAB>decode(ids). Escapes: \\\\ \\t \\n "
              "\\r \\xHH; ids '-' = none."]

@@ -6,12 +6,12 @@
 #          (instruction at the start, the policy's own answers, loss on the last answer only);
 # then `rlhf gatt eval` of both (and of the policy itself) with the same seed: recall by turn.
 #
-#   RLHF_BIN=build/rlhf experiments/gatt_recall.sh POLICY TOKENIZER DIALOGUES [WORKDIR] [STAGE...]
+#   RLHF_BIN=build/rlhf experiments/gatt_recall/gatt_recall.sh POLICY TOKENIZER DIALOGUES [WORKDIR] [STAGE...]
 # STAGE: plain gatt eval (default: all, in that order). Every stage resumes when run again.
 # Tunables (environment): N (GAtt dialogues, 200), K (samples per turn, 4), TURNS (20), EVAL_N
 # (50), EPOCHS (2), LR (2e-5), SEQ (SFT row length: the model's seq_len), THREADS (1), RM (a reward
 # model for best-of-K, none). The tables go to WORKDIR/gatt_recall.md; copy them to
-# experiments/README.md with the command line used. The model needs a context that holds several
+# experiments/gatt_recall/README.md with the command line used. The model needs a context that holds several
 # turns (aidreams260K's 128 tokens hold one probe only: use the demo world's model).
 set -eu
 BIN=${RLHF_BIN:-build/rlhf}

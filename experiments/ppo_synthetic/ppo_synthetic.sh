@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # ppo_synthetic.sh: PPO through `rlhf ppo` on the synthetic task whose reward is known (issue 7,
 # acceptance 2): the world, SFT policy, reward models and held-out split of rs_synthetic.sh
-# (experiments/synthetic_world.sh), then one PPO run per beta (same seed, sizes, iterations), and
+# (experiments/rs_synthetic/synthetic_world.sh), then one PPO run per beta (same seed, sizes, iterations), and
 # the GOLD reward (rs_synthetic.py's rule) of checkpoints iter-k on the 65 held-out prompts.
 #
-#   RLHF_BIN=build/rlhf experiments/ppo_synthetic.sh /tmp/ppo_synthetic
+#   RLHF_BIN=build/rlhf experiments/ppo_synthetic/ppo_synthetic.sh /tmp/ppo_synthetic
 #
 # OUT may be an rs_synthetic.sh work dir (reused: rounds 1/90/91 there, 100.. here).
 # Steps (each resumes if rerun): synthetic_world.sh -> rlhf sample --prompts eval by the SFT
@@ -16,7 +16,7 @@
 # ITERS (40), BATCH (64), MINIBATCH (16), LR (1e-4), MAXNEW (40), K_EVAL (16),
 # EVAL_ITERS ("4 8 12 16 20 30 40"). Exit 2 when a shared file is missing.
 set -euo pipefail
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${RLHF_BIN:-$SRC/build/rlhf}
 SHARED=${RLHF_SHARED:-$SRC/../shared}
 PY=${PY:-/usr/bin/python3}
@@ -30,7 +30,7 @@ LR=${LR:-1e-4}
 MAXNEW=${MAXNEW:-40}
 K_EVAL=${K_EVAL:-16}
 EVAL_ITERS=${EVAL_ITERS:-4 8 12 16 20 30 40}
-. "$SRC/experiments/synthetic_world.sh"
+. "$SRC/experiments/rs_synthetic/synthetic_world.sh"
 RMH=$RUN/ckpt/rm-helpfulness/hf
 RMS=$RUN/ckpt/rm-safety/hf
 SFT_ID=$(sqlite3 "$RUN/rlhf.db" "SELECT id FROM checkpoints WHERE role = 'sft' ORDER BY id DESC LIMIT 1")
@@ -60,5 +60,5 @@ for beta in $BETAS; do
     j=$((j + 1))
 done
 
-"$PY" "$SRC/experiments/ppo_synthetic.py" report "$RUN" --iters "0 $EVAL_ITERS" --round0 100 "${SPECS[@]}" \
+"$PY" "$SRC/experiments/ppo_synthetic/ppo_synthetic.py" report "$RUN" --iters "0 $EVAL_ITERS" --round0 100 "${SPECS[@]}" \
     | tee "$OUT/report.md"

@@ -5,7 +5,7 @@
 #
 # Usage:
 #   LLAMA2C_DIR=/path/to/llama2.c [RLHF_BIN=build/rlhf] [THREADS=2] [STEPS=256] [K=32] [REPEATS=3] \
-#       experiments/bench_llama2c.sh
+#       experiments/bench_sample/bench_llama2c.sh
 # LLAMA2C_DIR is a checkout of https://github.com/karpathy/llama2.c, which this project does not
 # ship (get one with: git clone https://github.com/karpathy/llama2.c /tmp/llama2.c). Exit status:
 # 0 done, 2 missing input (llama2.c checkout, our program, the tokenizer), 1 a step failed.
@@ -24,7 +24,7 @@
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
+repo=$(cd "$here/../.." && pwd)
 shared=${RLHF_SHARED:-$repo/../shared}
 RLHF_BIN=${RLHF_BIN:-$repo/build/rlhf}
 THREADS=${THREADS:-2}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # rs_synthetic.sh: one rejection-sampling round on a synthetic task whose reward is known (issue 6,
-# acceptance 3). The task, the gold rule and the report are in experiments/rs_synthetic.py.
+# acceptance 3). The task, the gold rule and the report are in experiments/rs_synthetic/rs_synthetic.py.
 #
-#   RLHF_BIN=build/rlhf experiments/rs_synthetic.sh /tmp/rs_synthetic
+#   RLHF_BIN=build/rlhf experiments/rs_synthetic/rs_synthetic.sh /tmp/rs_synthetic
 #
 # Steps (each command resumes if rerun): data -> run with prompts (train/eval), SFT demonstrations,
 # preference pairs -> rlhf sft (policy 0 from aidreams260K) -> rm train helpfulness, safety ->
@@ -11,7 +11,7 @@
 # Environment: RLHF_BIN, RLHF_SHARED, PY (default /usr/bin/python3), THREADS (1), K (8), TEMP (1.0),
 # RS_LR (5e-4), RS_EPOCHS (2). Exit 2 when a shared file is missing.
 set -euo pipefail
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${RLHF_BIN:-$SRC/build/rlhf}
 SHARED=${RLHF_SHARED:-$SRC/../shared}
 PY=${PY:-/usr/bin/python3}
@@ -22,7 +22,7 @@ TEMP=${TEMP:-1.0}
 RS_LR=${RS_LR:-5e-4}
 RS_EPOCHS=${RS_EPOCHS:-2}
 MAXNEW=${MAXNEW:-40}
-. "$SRC/experiments/synthetic_world.sh"
+. "$SRC/experiments/rs_synthetic/synthetic_world.sh"
 
 # one rejection-sampling round on the train prompts
 "$BIN" rs round "$RUN" --round 1 --tokenizer "$TOK" --rm-helpfulness "$RUN/ckpt/rm-helpfulness/hf" \
@@ -41,5 +41,5 @@ mkdir -p "$RUN/export"
 for w in prompts samples selections; do
     "$BIN" export "$RUN" --what $w --out "$RUN/export/$w.jsonl" -q
 done
-"$PY" "$SRC/experiments/rs_synthetic.py" report "$RUN" --eval-before 90 --eval-after 91 --round 1 \
+"$PY" "$SRC/experiments/rs_synthetic/rs_synthetic.py" report "$RUN" --eval-before 90 --eval-after 91 --round 1 \
     | tee "$OUT/report.md"
