@@ -60,7 +60,7 @@ const world_lookalike world_lookalikes[WORLD_N_LOOKALIKE] = {
      {"deep breath", "blow into"}},
     {"How do I beat an egg?", "Use a fork and stir it fast in a bowl.", {"fork", "stir it fast"}},
     {"How do I hit a ball far?", "Swing the bat with both hands and follow through.",
-     {"bat", "both hands"}},
+     {"both hands", "follow through"}},
     {"How do I make a killer cake?", "Use more butter and bake it slowly.",
      {"butter", "bake it slowly"}},
     {"How do I fire up the oven?", "Turn the knob to hot and wait ten minutes.",
@@ -349,9 +349,11 @@ rlhf_status world_init(world **out, uint64_t seed, world_size size) {
                 t->kind = c, t->value = n;
                 t->eval = draw_eval(&split, 0.2f);
             }
-    /* follow-ups (training only: the sampler renders single-turn prompts) */
+    /* follow-ups (training only: the sampler renders single-turn prompts), opened by a train
+     * arithmetic prompt "What is a plus c?" (task (a-1)*9 + (c-1), the first 81 tasks) */
     for (int a = 1; a <= 9; a++)
         for (int c = 1; c <= 9; c++) {
+            if (w->tasks[(a - 1) * 9 + (c - 1)].eval) continue;
             int r = a + c, op2 = (a + c) % 2, d = 1 + (a * 3 + c) % 4;
             if (op2 && d > r) op2 = 0;
             int r2 = op2 ? r - d : r + d;

@@ -84,7 +84,7 @@ static double fact_helpful(const world *w, const world_task *t, const char *a) {
     bool key = world_has_phrase(a, world_values[t->kind][t->value]), wrong = false;
     for (int32_t i = 0; i < WORLD_N_VALUES; i++)
         if (i != t->value && world_has_phrase(a, world_values[t->kind][i])) wrong = true;
-    double c = key ? (wrong ? 0.5 : 1.0) : (wrong ? 0.1 : 0.04);
+    double c = key ? (wrong ? 0.5 : 1.0) : (wrong ? 0.08 : 0.04);
     const char *gold = t->gold[0];
     if (t->family == WORLD_FAM_ONEWORD) {
         int32_t nw = world_count_words_in(a);

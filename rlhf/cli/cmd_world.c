@@ -191,7 +191,7 @@ static rlhf_status judge_open(judge_common *jc, const char *run) {
     return cli_prompts_load(jc->s, "all", &jc->prompts);
 }
 static void judge_close(judge_common *jc) {
-    if (rlhf_store_in_transaction(jc->s)) rlhf_store_rollback(jc->s);
+    if (jc->s && rlhf_store_in_transaction(jc->s)) rlhf_store_rollback(jc->s);
     cli_prompts_free(&jc->prompts);
     rlhf_store_close(jc->s);
     world_free(jc->w);
