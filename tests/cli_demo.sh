@@ -93,7 +93,7 @@ else
 fi
 
 # ---- cli-demo-04: rejection sampling rows -------------------------------------------------------------
-ntrain=$(q "SELECT count(*) FROM prompts WHERE split = 0")
+ntrain=$(q "SELECT count(*) FROM prompts WHERE split = 'train'")
 rounds=$(q "SELECT group_concat(key, ' ') FROM (SELECT key FROM stages WHERE kind = 'rs-round' AND status = 'done' ORDER BY id)")
 msg=""
 [ -n "$rounds" ] || msg="no rs-round stage"
@@ -116,7 +116,7 @@ else
 fi
 
 # ---- cli-demo-05: eval samples, judgments, comparisons -------------------------------------------------
-neval=$(q "SELECT count(*) FROM prompts WHERE split = 1")
+neval=$(q "SELECT count(*) FROM prompts WHERE split = 'eval'")
 msg=""
 for r in 100 101 102; do
     k=$(q "SELECT json_extract(params, '$.k') FROM stages WHERE kind = 'sample' AND json_extract(params, '$.round') = $r AND status = 'done'")
