@@ -75,6 +75,7 @@ typedef struct demo_cfg {
     float ppo_lr, ppo_beta;
     int32_t gatt_n, gatt_k, gatt_epochs, gatt_turns, gatt_eval_n, gatt_max_new;
     float gatt_lr;
+    bool gatt_require_pass; /* quick: off, so that a barely trained policy still yields data */
     int32_t eval_k;
     float eval_temperature;
     double est[N_STAGES]; /* expected seconds of each stage on 2 cores */
@@ -89,7 +90,7 @@ static const demo_cfg preset_full = {
     .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
     .ppo_iters = 20, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
     .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 40,
-    .gatt_max_new = 32, .gatt_lr = 5e-4f,
+    .gatt_max_new = 32, .gatt_lr = 5e-4f, .gatt_require_pass = true,
     .eval_k = 4, .eval_temperature = 0.7f,
     .est = {2, 2, 150, 2, 60, 150, 200, 120, 90, 20, 2, 2},
 };
@@ -103,7 +104,7 @@ static const demo_cfg preset_quick = {
     .rs_rounds = 2, .rs_k = 2, .rs_epochs = 1, .max_new = 16, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
     .ppo_iters = 2, .ppo_batch = 16, .ppo_minibatch = 8, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
     .gatt_n = 8, .gatt_k = 2, .gatt_epochs = 1, .gatt_turns = 8, .gatt_eval_n = 8,
-    .gatt_max_new = 16, .gatt_lr = 5e-4f,
+    .gatt_max_new = 16, .gatt_lr = 5e-4f, .gatt_require_pass = false,
     .eval_k = 2, .eval_temperature = 0.7f,
     .est = {1, 1, 12, 1, 8, 10, 15, 6, 5, 5, 1, 1},
 };
@@ -274,8 +275,11 @@ static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a) {
         dup2(saved, STDOUT_FILENO);
         close(saved);
     }
-    if (rc != 0) {
-        fprintf(stderr, "\nrlhf demo: stage %s failed: this command exited with status %d", 
+    if (rc == 128 + SIGINT || rc == 128 + SIGTERM) { /* the command saved its state */
+        fprintf(stderr, "\nrlhf demo: interrupted in stage %s; continue with\n  %s\n",
+                stage_name[d->stage], d->rerun);
+    } else if (rc != 0) {
+        fprintf(stderr, "\nrlhf demo: stage %s failed: this command exited with status %d",
                 stage_name[d->stage], rc);
         if (!d->verbose) fprintf(stderr, " (its output: %s)", log);
         fprintf(stderr, ":\n  ");
@@ -663,6 +667,7 @@ static int st_gatt(demo *d) {
     da(&a, "--policy"), da(&a, "%s", fin), da(&a, "--tokenizer"), da(&a, "%s", d->tok);
     da(&a, "--n=%d", (int)c->gatt_n), da(&a, "--samples-per-turn=%d", (int)c->gatt_k);
     da(&a, "--max-new=%d", (int)c->gatt_max_new), da(&a, "--seed=%" PRIu64, d->seed);
+    if (c->gatt_require_pass) da(&a, "--require-pass"); /* learn only answers that obey */
     da_gatt_lists(&a, d);
     da_common(&a, d);
     int rc = demo_exec(d, cmd_gatt_generate, &a);
