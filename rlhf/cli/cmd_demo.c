@@ -82,9 +82,9 @@ typedef struct demo_cfg {
 } demo_cfg;
 
 static const demo_cfg preset_full = {
-    .name = "full", .world_size = "full", .vocab = 512,
+    .name = "full", .world_size = "full", .vocab = 800,
     .dim = 128, .hidden = 344, .layers = 4, .heads = 4, .kv_heads = 4, .seq = 512,
-    .pt_steps = 120, .pt_batch = 4, .pt_lr = 2e-3f,
+    .pt_steps = 250, .pt_batch = 4, .pt_lr = 2e-3f,
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 1e-3f,
     .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 1600, .rm_lr = 1e-3f,
     .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
