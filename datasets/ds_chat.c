@@ -147,11 +147,14 @@ rlhf_status ds_chat_render(const rlhf_tokenizer *tok, const ds_dialogue *d, int3
         if (st) break;
         st = out_push(out, &cap, bos, DS_ROLE_USER, k, max_tokens);
         /* each token takes the role of the first non-space byte it covers (all-space tokens: of
-         * their first byte); positions are in text bytes, the first piece carries the dummy " " */
+         * their first byte); positions are in text bytes, the first piece carries the dummy " ".
+         * Piece lengths are taken with a non-control previous piece (the token itself for the
+         * first): a SentencePiece .model drops a piece's leading space at the start (prev < 0),
+         * which would shift every later position by one byte per word. */
         int64_t pos = -1;
         for (int32_t i = 0; i < n && !st; i++) {
             size_t len = 0;
-            rlhf_tokenizer_piece(tok, -1, ids[i], &len);
+            rlhf_tokenizer_piece(tok, i > 0 ? ids[i - 1] : ids[0], ids[i], &len);
             int64_t b = pos < 0 ? 0 : pos, e = pos + (int64_t)len;
             if (e > (int64_t)s.text.len) e = (int64_t)s.text.len;
             if (b >= (int64_t)s.text.len) b = (int64_t)s.text.len - 1;

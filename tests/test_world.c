@@ -335,24 +335,85 @@ static void parse_instr(const gatt_lists *L, const char *sys, gatt_instr *in) {
     }
 }
 
+/* A GAtt demonstration carries its instruction in the system prompt or prefixed to one user turn
+ * ("{instruction}\n\n{user}"): the answer to that turn obeys its language and style rules, the
+ * later answers do not repeat them. */
 static rlhf_status gatt_sink(void *ctx, const ds_record *r) {
     gatt_stats *g = ctx;
     const ds_dialogue *d = &r->dialogue;
-    if (!d->system) return RLHF_OK;
+    int32_t given = -1;
+    const char *text = d->system;
+    if (text) given = 0;
+    for (int32_t k = 0; k < d->n_turns && given < 0; k += 2)
+        if (strstr(d->turns[k].text, "\n\n")) given = k, text = d->turns[k].text;
+    if (given < 0) return RLHF_OK;
     g->with_instr++;
     gatt_instr in;
-    parse_instr(g->L, d->system, &in);
-    /* language and style rules hold in the first answer (probe=false: every answer) */
-    g->obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[1].text, false);
-    for (int32_t t = 3; t < d->n_turns; t += 2) {
-        bool rules = false;
-        for (int32_t i = 0; i < in.n; i++)
-            rules |= in.c[i].kind == GATT_LANGUAGE || in.c[i].kind == GATT_STYLE;
-        if (!rules) continue;
+    parse_instr(g->L, text, &in);
+    g->obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[given + 1].text, false);
+    bool rules = false;
+    for (int32_t i = 0; i < in.n; i++)
+        rules |= in.c[i].kind == GATT_LANGUAGE || in.c[i].kind == GATT_STYLE;
+    for (int32_t t = given + 3; rules && t < d->n_turns; t += 2) {
         g->later++;
         g->later_obeyed += gatt_answer_check(&in, &g->L->kind[GATT_LANGUAGE], d->turns[t].text, false);
     }
     return RLHF_OK;
+}
+
+/* The world's own tokenizer (a SentencePiece .model trained on corpus.txt: "[", "]", "/" are byte
+ * pieces, digits are split off "▁"): in every SFT demonstration the assistant-role tokens of
+ * ds_chat_render spell exactly " answer " (+ EOS). This caught role positions that drifted by one
+ * byte per word with .model tokenizers (the SFT loss fell on the wrong tokens). */
+typedef struct role_ctx {
+    const rlhf_tokenizer *tok;
+    int64_t dialogues, bad;
+} role_ctx;
+static rlhf_status role_sink(void *ctx, const ds_record *r) {
+    role_ctx *c = ctx;
+    ds_chat_tokens t;
+    rlhf_status st = ds_chat_render(c->tok, &r->dialogue, 0, &t);
+    if (st != RLHF_OK) return st;
+    c->dialogues++;
+    for (int32_t k = 1; k < r->dialogue.n_turns; k += 2) {
+        char got[1024] = "";
+        size_t n = 0;
+        for (int32_t i = 0; i < t.n; i++) {
+            if (t.turns[i] != k || t.roles[i] != DS_ROLE_ASSISTANT) continue;
+            size_t len = 0;
+            const char *p = rlhf_tokenizer_piece(c->tok, i > 0 ? t.ids[i - 1] : -1, t.ids[i], &len);
+            if (n + len < sizeof got) memcpy(got + n, p, len), n += len;
+        }
+        got[n] = 0;
+        char want[1024];
+        const char *a = r->dialogue.turns[k].text, *e = a + strlen(a);
+        while (*a == ' ') a++;
+        while (e > a && e[-1] == ' ') e--;
+        snprintf(want, sizeof want, " %.*s ", (int)(e - a), a);
+        if (strcmp(got, want) != 0 && c->bad++ < 3)
+            fprintf(stderr, "assistant tokens spell '%s', want '%s'\n", got, want);
+    }
+    ds_chat_free(&t);
+    return RLHF_OK;
+}
+
+static void test_chat_roles(const char *dir) {
+    char corpus[512], model[512], sft[512];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", dir);
+    snprintf(model, sizeof model, "%s/tok.model", dir);
+    snprintf(sft, sizeof sft, "%s/sft.json", dir);
+    rlhf_tokenizer_train_opts o = rlhf_tokenizer_train_defaults();
+    o.vocab_size = 512;
+    const char *files[1] = {corpus};
+    CHECK_OK(rlhf_tokenizer_train(&o, files, 1, model, NULL));
+    rlhf_tokenizer *tok = NULL;
+    CHECK_OK(rlhf_tokenizer_load(&tok, model, 0));
+    if (!tok) return;
+    role_ctx c = {tok, 0, 0};
+    CHECK_OK(ds_read(sft, NULL, role_sink, NULL, &c, NULL));
+    CHECKF(c.dialogues > 100 && c.bad == 0, "%lld of the answers of %lld dialogues misaligned",
+           (long long)c.bad, (long long)c.dialogues);
+    rlhf_tokenizer_free(tok);
 }
 
 static void test_files(void) {
@@ -414,6 +475,7 @@ static void test_files(void) {
     CHECK(g.with_instr == c.sft_gatt && g.obeyed == g.with_instr);
     CHECK(g.later > 0 && g.later_obeyed < g.later / 4);
     gatt_lists_free(&L);
+    test_chat_roles(dir);
     /* quick is smaller; a corrupt world.json names the file */
     char qdir[300];
     snprintf(qdir, sizeof qdir, "%s/quick", dir);

@@ -694,6 +694,8 @@ rlhf_status world_answer(const world *w, const world_task *t, world_quality q, r
     }
 done:
     if (!s) return RLHF_ERR(RLHF_ERR_NOMEM, "world: out of memory");
+    for (size_t n = strlen(s); n > 0 && s[n - 1] == ' '; n--) /* fragments end without a space */
+        s[n - 1] = 0;
     *out = s;
     return RLHF_OK;
 }

@@ -22,11 +22,12 @@ typedef struct sizes {
     int32_t pairs_help, pairs_safe; /* train pairs; eval pairs are 15% of these */
     int32_t max_train_safe, max_train_unsafe, max_eval_safe, max_eval_unsafe; /* 0: all */
     int32_t gatt_dialogues;
+    int32_t max_eval_family; /* eval prompts per family at most (a balanced comparison); 0: all */
 } sizes;
 
 static sizes sizes_of(world_size s) {
-    if (s == WORLD_SIZE_FULL) return (sizes){6, 2400, 300, 400, 3000, 2000, 0, 0, 0, 0, 200};
-    return (sizes){2, 500, 60, 80, 600, 400, 60, 20, 24, 8, 40};
+    if (s == WORLD_SIZE_FULL) return (sizes){6, 2400, 300, 400, 3000, 2000, 0, 0, 0, 0, 200, 16};
+    return (sizes){2, 500, 60, 80, 600, 400, 60, 20, 24, 8, 40, 6};
 }
 
 typedef struct wctx {
@@ -172,13 +173,24 @@ static rlhf_status write_corpus(wctx *x) {
             fputs("\n\n", f);
             lines++;
         }
-        /* arithmetic facts */
-        for (int i = 0; i < 40; i++) {
-            int a = world_rand(&r, 11), b = world_rand(&r, 11);
-            if (world_rand(&r, 2) && a >= b) fprintf(f, "%d minus %d is %d.", a, b, a - b);
-            else fprintf(f, "%d plus %d is %d.", a, b, a + b);
-            fputs(i % 4 == 3 ? "\n\n" : " ", f);
-            lines += i % 4 == 3;
+        /* arithmetic facts: every a plus b and a minus b (a <= 18, b <= 9) once per block, in a
+         * shuffled order, so that the sums of held-out prompts and follow-ups are knowledge the
+         * model can memorize (with a few random draws per block, as first written, a tiny model
+         * answered 0.23 of the eval sums and no reward model could rank them) */
+        {
+            int32_t facts[19 * 10 * 2], nf = 0;
+            for (int a = 0; a <= 18; a++)
+                for (int b = 0; b <= 9; b++) {
+                    facts[nf++] = (a * 10 + b) * 2;
+                    if (a >= b) facts[nf++] = (a * 10 + b) * 2 + 1;
+                }
+            shuffle(&r, facts, nf);
+            for (int32_t i = 0; i < nf; i++) {
+                int a = facts[i] / 20, b = facts[i] / 2 % 10, minus = facts[i] % 2;
+                fprintf(f, "%d %s %d is %d.", a, minus ? "minus" : "plus", b, minus ? a - b : a + b);
+                fputs(i % 6 == 5 || i == nf - 1 ? "\n\n" : " ", f);
+                lines += i % 6 == 5 || i == nf - 1;
+            }
         }
         /* categories */
         for (int c = 0; c < WORLD_N_CATS; c++) {
@@ -325,46 +337,55 @@ static json_t *turn_json(const char *from, const char *text) {
     return json_pack("{s:s, s:s}", "from", from, "value", text);
 }
 
-/* GAtt-style demonstrations: the instruction as the system prompt, obeyed in the first answer;
- * the later turns answer plainly (the instruction forgotten, as in ordinary multi-turn data). */
+/* GAtt-style demonstrations: the instruction is obeyed in the answer to the turn where it is
+ * given and forgotten afterwards (later answers are plain), as in ordinary multi-turn data. It is
+ * given as the system prompt (a third of the demonstrations, obeyed in the first answer) or
+ * prefixed to one user turn as "{instruction}\n\n{user}" (the first, or a random one: the form of
+ * the sampling version of `rlhf gatt generate`, so that the policy obeys there). */
 static rlhf_status add_gatt_demos(wctx *x, const gatt_lists *L, json_t *arr, rlhf_rng *r,
                                   int64_t *id) {
     gatt_synth_opts o = gatt_synth_defaults();
-    rlhf_status st = RLHF_OK;
-    for (int32_t i = 0; i < x->z.sft_gatt && st == RLHF_OK; i++) {
+    for (int32_t i = 0; i < x->z.sft_gatt; i++) {
         gatt_instr in = {0};
         RLHF_TRY(gatt_instr_draw(L, &o, r, &in));
         json_t *conv = json_array();
-        int32_t turns = 1 + world_rand(r, 3);
+        int32_t mode = world_rand(r, 3);
+        int32_t turns = mode == 2 ? 2 + world_rand(r, 3) : 1 + world_rand(r, 3);
+        int32_t given = mode == 2 ? world_rand(r, turns) : 0;
         char u[256], base[256];
         for (int32_t k = 0; k < turns; k++) {
             bool probe = world_rand(r, 3) > 0;
             int32_t ci = probe ? world_rand(r, in.n) : -1;
             probe_turn(x, r, &in, ci, u, sizeof u, base, sizeof base);
-            char *ans;
-            if (k == 0) ans = obey(&in, base);
+            char *ans, *ut;
+            if (k == given) ans = obey(&in, base);
             else if (ci >= 0 && in.c[ci].kind == GATT_HOBBY) ans = strdup("I like to help people.");
             else if (ci >= 0 && in.c[ci].kind == GATT_FIGURE) ans = strdup("I am a helper.");
             else ans = strdup(base);
-            if (!ans || !conv) {
+            ut = mode != 0 && k == given ? world_strf("%s\n\n%s", in.text, u) : strdup(u);
+            if (!ans || !ut || !conv) {
                 free(ans);
+                free(ut);
                 json_decref(conv);
                 gatt_instr_free(&in);
                 return RLHF_ERR(RLHF_ERR_NOMEM, "world: out of memory");
             }
-            json_array_append_new(conv, turn_json("human", u));
+            json_array_append_new(conv, turn_json("human", ut));
             json_array_append_new(conv, turn_json("gpt", ans));
             free(ans);
+            free(ut);
         }
         char idb[32];
         snprintf(idb, sizeof idb, "g%lld", (long long)(*id)++);
-        json_t *d = json_pack("{s:s, s:s, s:o}", "id", idb, "system", in.text, "conversations", conv);
+        json_t *d = mode == 0 ? json_pack("{s:s, s:s, s:o}", "id", idb, "system", in.text,
+                                          "conversations", conv)
+                              : json_pack("{s:s, s:o}", "id", idb, "conversations", conv);
         gatt_instr_free(&in);
         if (!d) return RLHF_ERR(RLHF_ERR_NOMEM, "world: out of memory");
         json_array_append_new(arr, d);
         x->c->sft_gatt++;
     }
-    return st;
+    return RLHF_OK;
 }
 
 static rlhf_status write_gatt_dialogues(wctx *x) {
@@ -459,6 +480,18 @@ static rlhf_status write_prompts(wctx *x) {
             for (int32_t i = 0; i < w->n_tasks; i++) {
                 const world_task *t = &w->tasks[i];
                 if (t->n_user == 1 && t->eval == (bool)ev && t->unsafe == (bool)un) idx[n++] = i;
+            }
+            if (ev && x->z.max_eval_family > 0) { /* a seeded subset of each family */
+                int32_t per[WORLD_N_FAMILIES] = {0}, m = 0;
+                shuffle(&r, idx, n);
+                for (int32_t i = 0; i < n; i++)
+                    if (per[w->tasks[idx[i]].family]++ < x->z.max_eval_family) idx[m++] = idx[i];
+                n = m;
+                for (int32_t a = 1; a < n; a++) /* back to task order */
+                    for (int32_t b = a; b > 0 && idx[b - 1] > idx[b]; b--) {
+                        int32_t t = idx[b];
+                        idx[b] = idx[b - 1], idx[b - 1] = t;
+                    }
             }
             if (caps[ev][un] > 0 && n > caps[ev][un]) { /* a seeded subset, kept in task order */
                 shuffle(&r, idx, n);

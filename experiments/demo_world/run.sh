@@ -11,7 +11,7 @@
 #   -> rs round 1 -> sample eval prompts by round 1's policy (round 101) -> world judge/compare.
 # Environment (defaults): RLHF_BIN, THREADS (2), SIZE (full), SEED (1), VOCAB (512),
 #   PT_STEPS (400), PT_BATCH (8), DIM (128), LAYERS (4), HEADS (4), SEQ (256), SFT_EPOCHS (3),
-#   SFT_LR (1e-3), RM_EPOCHS (2), RM_LR (1e-3), K (8), MAXNEW (40), RS_LR (5e-4), RS_EPOCHS (2).
+#   SFT_LR (1e-3), SFT_SEED (1), RM_EPOCHS (2), RM_LR (1e-3), RM_SEQ (64), K (8), MAXNEW (40), RS_LR (5e-4), RS_EPOCHS (2).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${RLHF_BIN:-$SRC/build/rlhf}
@@ -28,8 +28,10 @@ HEADS=${HEADS:-4}
 SEQ=${SEQ:-256}
 SFT_EPOCHS=${SFT_EPOCHS:-3}
 SFT_LR=${SFT_LR:-1e-3}
+SFT_SEED=${SFT_SEED:-1}
 RM_EPOCHS=${RM_EPOCHS:-2}
 RM_LR=${RM_LR:-1e-3}
+RM_SEQ=${RM_SEQ:-64} # a pair renders to < 64 tokens here; the model's 256 would pad 4x
 K=${K:-8}
 MAXNEW=${MAXNEW:-40}
 RS_LR=${RS_LR:-5e-4}
@@ -78,13 +80,13 @@ fi
 step "init + import"
 
 "$BIN" sft "$RUN" --init "$PT/model.bin" --tokenizer "$TOK" --epochs "$SFT_EPOCHS" --lr "$SFT_LR" \
-    --batch 8 "${G[@]}" -q
+    --batch 8 --seed "$SFT_SEED" "${G[@]}" -q
 SFT=$(ckpt sft)
 step "sft ($SFT)"
 
 for t in helpfulness safety; do
     "$BIN" rm train "$RUN" --track $t --init "$PT/model.bin" --tokenizer "$TOK" --batch 16 \
-        --micro-batch 8 --epochs "$RM_EPOCHS" --lr "$RM_LR" --name rm-$t "${G[@]}" -q
+        --micro-batch 8 --epochs "$RM_EPOCHS" --lr "$RM_LR" --seq "$RM_SEQ" --name rm-$t "${G[@]}" -q
     step "rm train $t"
     "$BIN" rm eval "$RUN" --model "$RUN/ckpt/rm-$t/hf" --tokenizer "$TOK" --split eval --track $t \
         "${G[@]}" | tee "$OUT/rm_eval_$t.txt"
