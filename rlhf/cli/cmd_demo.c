@@ -92,7 +92,7 @@ static const demo_cfg preset_full = {
     .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 40,
     .gatt_max_new = 32, .gatt_lr = 5e-4f, .gatt_require_pass = true,
     .eval_k = 4, .eval_temperature = 0.7f,
-    .est = {1, 1, 195, 1, 65, 70, 35, 60, 110, 5, 1, 1}, /* run D, 2 loaded cores */
+    .est = {1, 1, 90, 1, 36, 44, 26, 36, 88, 2, 1, 1}, /* run E (experiments/demo_world) */
 };
 
 static const demo_cfg preset_quick = {
