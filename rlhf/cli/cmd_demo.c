@@ -87,7 +87,7 @@ static const demo_cfg preset_full = {
     .pt_steps = 250, .pt_batch = 4, .pt_lr = 2e-3f,
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 1e-3f,
     .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 1600, .rm_lr = 1e-3f,
-    .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 5e-4f, .rs_temperature = 1.0f,
+    .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 1e-4f, .rs_temperature = 1.0f,
     .ppo_iters = 20, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
     .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 40,
     .gatt_max_new = 32, .gatt_lr = 5e-4f, .gatt_require_pass = true,
