@@ -10,6 +10,9 @@
 #   cli-gatt-05  errors: missing source (1, names it), bad list file (1, file:line), bad --place (2)
 #   cli-gatt-06  gatt eval: recall table printed, metrics by turn stored, SVG plot; deterministic
 #   cli-gatt-07  generate --rm (best of K by a reward model); an LM as --rm is refused
+#   cli-gatt-08  generate --require-pass: each stored dialogue is the unfiltered one cut after its
+#                last answer that passes the checker (no comma under a no-comma rule; a French
+#                marker word under a French rule); the others are dropped and counted
 #
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
@@ -161,6 +164,50 @@ check cli-gatt-07 "generate --rm: 5 dialogues, the reward model in the stage's p
 [ $? = 1 ] && grep -q "LM head" "$TMP/e3" &&
     [ "$(q "$R" "select count(*) from checkpoints where role = 'reward-helpfulness'")" = 1 ]
 check cli-gatt-07 "an LM as --rm: exit 1, nothing registered" $?
+
+# ---- 08: --require-pass (only no_comma as a style: a random model's answers pass it sometimes)
+mkdir -p "$TMP/L2"
+cp "$TMP/L/hobbies.txt" "$TMP/L/languages.txt" "$TMP/L/figures.txt" "$TMP/L2/"
+printf 'no_comma\n' >"$TMP/L2/styles.txt"
+G8=(--dialogues "$TMP/d.json" --policy "$MODEL" --tokenizer "$TOK" --n 6 -k 2 --max-new 8
+    --lists "$TMP/L2" --place system --threads 1 -q)
+P=$TMP/p
+F=$TMP/f
+"$BIN" init "$P" -q && "$BIN" init "$F" -q &&
+    "$BIN" gatt generate "$P" "${G8[@]}" && "$BIN" gatt generate "$F" "${G8[@]}" --require-pass
+check cli-gatt-08 "generate with and without --require-pass" $?
+python3 - "$P/rlhf.db" "$F/rlhf.db" <<'EOF'
+import json, re, sqlite3, sys
+def rows(db):
+    c = sqlite3.connect(db)
+    return {i: (s or "", json.loads(t)) for i, s, t in
+            c.execute("select src_index, system, turns from dialogues where source = 'gatt'")}
+plain, kept = rows(sys.argv[1]), rows(sys.argv[2])
+def passes(system, answer):
+    if "comma" in system and "," in answer:
+        return False
+    if "French" in system and not re.search(r"\b(le|la|est)\b", answer.lower()):
+        return False
+    return True
+bad = []
+for i, (system, turns) in kept.items():
+    if i not in plain or plain[i][0] != system or plain[i][1][:len(turns)] != turns:
+        bad.append("%d is not a prefix of the unfiltered dialogue" % i)
+    if not passes(system, turns[-1]["text"]):
+        bad.append("%d: learned answer %r fails %r" % (i, turns[-1]["text"], system))
+for i, (system, turns) in plain.items():  # dropped ones: no answer passes
+    if i not in kept and any(passes(system, t["text"]) for t in turns if t["role"] == "assistant"):
+        bad.append("%d dropped although an answer passes" % i)
+c = sqlite3.connect(sys.argv[2])
+res = json.loads(c.execute("select result from stages where kind = 'gatt-generate'").fetchone()[0])
+if res["dropped_this_process"] != len(plain) - len(kept):
+    bad.append("dropped %s, expected %d" % (res["dropped_this_process"], len(plain) - len(kept)))
+print("     %d of %d dialogues kept, %d cut" % (len(kept), len(plain), res["cut_this_process"]))
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+EOF
+check cli-gatt-08 "--require-pass keeps prefixes ending in a passing answer, drops the rest" $?
 
 if [ $failures -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all checks passed"

@@ -10,7 +10,9 @@
  * none does), the reward model reading the sampling version (it sees the instruction).
  * The TRAINING version (instruction as the system prompt or in the first user turn only, loss mask
  * on the last assistant turn only) goes into the run's dialogues table (source "gatt"), where
- * `rlhf sft` finds it with its mask.
+ * `rlhf sft` finds it with its mask. With --require-pass, a dialogue is cut after its last kept
+ * answer that passes the checker (that answer is the one learned) and dropped when none passes,
+ * so the fine-tuning never learns an answer that ignores the instruction.
  *
  * Resumable as `rlhf sample` is: one `gatt-generate` stage per (source file sha256, N, policy,
  * lists, sampling options, seed); dialogues go in groups of --batch, each group's rows in one
@@ -181,6 +183,7 @@ typedef struct live {
     gatt_instr instr;
     char **answers; /* (src->n) */
     int32_t n_ans;
+    int32_t n_pass_prefix; /* answers up to and including the last one that passes (0: none) */
     bool alive;
     ds_chat_tokens prompt;
 } live;
@@ -202,6 +205,7 @@ int cmd_gatt_generate(int argc, char **argv) {
     int32_t n_want = 0, k = 1, max_new = 128, batch = 8, stop_after = 0, slots = 64;
     float temperature = 0.7f, top_p = 0.9f, p_concise = 0.5f;
     uint64_t seed = 1;
+    bool require_pass = false;
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"dialogues", 'd', CLI_STR, &source, "SOURCE", NULL,
@@ -221,6 +225,10 @@ int cmd_gatt_generate(int argc, char **argv) {
         {"rm", 0, CLI_STR, &rm_path, "RM", NULL,
          "reward model (scalar head): keep the best-scored of the K samples that pass the "
          "checker",
+         false},
+        {"require-pass", 0, CLI_FLAG, &require_pass, NULL, NULL,
+         "cut each dialogue after its last answer that passes the checker (the learned one); "
+         "drop it when none passes",
          false},
         {"temperature", 't', CLI_NONNEG_FLOAT, &temperature, "F", "0.7", "0 = greedy", false},
         {"top-p", 'p', CLI_FLOAT, &top_p, "P", "0.9", "nucleus sampling in (0, 1]", false},
@@ -330,6 +338,7 @@ int cmd_gatt_generate(int argc, char **argv) {
         snprintf(lh, sizeof lh, "%016" PRIx64, lists_hash(&L));
         if (pj) json_object_set_new(pj, "lists", json_string(lh));
         if (pj) json_object_set_new(pj, "rm", json_integer((json_int_t)rm_id));
+        if (pj && require_pass) json_object_set_new(pj, "require_pass", json_true());
         params = pj ? json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(pj);
         size_t kl = 512;
@@ -340,9 +349,10 @@ int cmd_gatt_generate(int argc, char **argv) {
         }
         snprintf(key, kl,
                  "source=%s n=%d policy=%" PRId64 " k=%d temperature=%.9g top_p=%.9g max_new=%d "
-                 "seed=%" PRIu64 " place=%s p_concise=%.9g lists=%s rm=%" PRId64,
+                 "seed=%" PRIu64 " place=%s p_concise=%.9g lists=%s rm=%" PRId64 "%s",
                  sha, (int)n_want, ckpt_id, (int)k, (double)temperature, (double)top_p,
-                 (int)max_new, seed, place_s, (double)p_concise, lh, rm_id);
+                 (int)max_new, seed, place_s, (double)p_concise, lh, rm_id,
+                 require_pass ? " require_pass" : "");
     }
     rlhf_store_stage sg;
     bool found = false;
@@ -398,7 +408,7 @@ int cmd_gatt_generate(int argc, char **argv) {
     cli_progress prog;
     cli_progress_start(&prog, "gatt", "dialogues", src.n, &com);
     prog.base = done_d;
-    int64_t n_stored = 0, n_answers = 0, n_pass = 0, groups = 0;
+    int64_t n_stored = 0, n_answers = 0, n_pass = 0, n_dropped = 0, n_cut = 0, groups = 0;
     while (done_d < src.n) {
         if (stop_after > 0 && groups >= stop_after) {
             cli_progress_end(&prog);
@@ -413,6 +423,7 @@ int cmd_gatt_generate(int argc, char **argv) {
             live *l = &lv[i];
             l->src = &src.v[g0 + i];
             l->n_ans = 0;
+            l->n_pass_prefix = 0;
             l->alive = true;
             l->answers = calloc((size_t)l->src->n, sizeof *l->answers);
             if (!l->answers) {
@@ -499,8 +510,10 @@ int cmd_gatt_generate(int argc, char **argv) {
                     free(cand[j]);
                     cand[j] = NULL;
                 }
-                n_pass += gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE], pick, false);
+                const bool pass = gatt_answer_check(&l->instr, &L.kind[GATT_LANGUAGE], pick, false);
+                n_pass += pass;
                 n_answers++;
+                if (pass) l->n_pass_prefix = u + 1;
                 l->answers[u] = pick;
                 l->n_ans = u + 1;
             }
@@ -509,7 +522,16 @@ int cmd_gatt_generate(int argc, char **argv) {
         for (int32_t i = 0; i < nd; i++) {
             live *l = &lv[i];
             if (l->n_ans == 0) continue; /* even the first turn did not fit */
-            ds_dialogue view = live_view(l, l->n_ans, l->n_ans, tbuf);
+            int32_t n_keep = l->n_ans;
+            if (require_pass) {
+                if (l->n_pass_prefix == 0) {
+                    n_dropped++;
+                    continue;
+                }
+                n_cut += l->n_pass_prefix < n_keep;
+                n_keep = l->n_pass_prefix;
+            }
+            ds_dialogue view = live_view(l, n_keep, n_keep, tbuf);
             gatt_dialogue g;
             char *turns = NULL;
             st = gatt_dialogue_build(&view, 0, &l->instr, GATT_TRAINING, place, &g);
@@ -565,15 +587,20 @@ int cmd_gatt_generate(int argc, char **argv) {
     char result[256];
     snprintf(result, sizeof result,
              "{\"dialogues_this_process\": %" PRId64 ", \"answers_this_process\": %" PRId64
-             ", \"checker_pass\": %.6f}",
-             n_stored, n_answers, pass_rate);
+             ", \"checker_pass\": %.6f, \"dropped_this_process\": %" PRId64
+             ", \"cut_this_process\": %" PRId64 "}",
+             n_stored, n_answers, pass_rate, n_dropped, n_cut);
     if (n_answers)
         RLHF_TRY_GOTO(st, rlhf_store_metric_set(s, stage, 0, "gatt/checker_pass", pass_rate), fail);
     RLHF_TRY_GOTO(st, rlhf_store_stage_finish(s, stage, src.n, result), fail);
     if (!com.quiet)
         printf("gatt generate: stored %" PRId64 " dialogues (%" PRId64 " answers, %.1f%% pass the "
-               "checker)\n",
+               "checker)",
                n_stored, n_answers, 100.0 * pass_rate);
+    if (!com.quiet && require_pass)
+        printf("; --require-pass: %" PRId64 " dropped (no answer passes), %" PRId64
+               " cut after their last passing answer", n_dropped, n_cut);
+    if (!com.quiet) printf("\n");
     rc = CLI_EXIT_OK;
     goto done;
 fail:

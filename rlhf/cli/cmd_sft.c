@@ -34,6 +34,7 @@ typedef struct load_ctx {
     int split; /* -1 all */
     int64_t seen, bad;
     const char *db;
+    const char *source; /* only dialogues of this source (NULL: all) */
 } load_ctx;
 
 /* Turns JSON text [{"role", "text"}] into ds_turns (texts point into *root; json_decref it). */
@@ -68,6 +69,7 @@ static rlhf_status parse_turns(const char *db, int64_t id, const char *json, jso
 static rlhf_status dialogue_row(void *ctx, const rlhf_store_dialogue *r) {
     load_ctx *c = ctx;
     if (c->split >= 0 && (int)r->split != c->split) return RLHF_OK;
+    if (c->source && (!r->source || strcmp(r->source, c->source) != 0)) return RLHF_OK;
     c->seen++;
     json_t *root = NULL;
     ds_turn *turns = NULL;
@@ -151,12 +153,12 @@ static rlhf_status max_round_row(void *ctx, const rlhf_store_selection *x) {
 
 /* Loads the SFT examples: dialogues (split) or the selections of round (-1: the latest). */
 static rlhf_status load_data(rlhf_store *s, const rlhf_tokenizer *tok, const char *data,
-                             const char *split, int32_t *round, int32_t max_ids, sft_dataset *d,
-                             int64_t *n_records) {
+                             const char *split, const char *source, int32_t *round,
+                             int32_t max_ids, sft_dataset *d, int64_t *n_records) {
     char db[4200];
     snprintf(db, sizeof db, "%s/%s", rlhf_store_dir(s), RLHF_STORE_DB_NAME);
     if (strcmp(data, "dialogues") == 0) {
-        load_ctx c = {d, tok, max_ids, -1, 0, 0, db};
+        load_ctx c = {d, tok, max_ids, -1, 0, 0, db, source};
         if (strcmp(split, "train") == 0) c.split = RLHF_SPLIT_TRAIN;
         else if (strcmp(split, "eval") == 0) c.split = RLHF_SPLIT_EVAL;
         RLHF_TRY(rlhf_store_dialogues_each(s, dialogue_row, &c));
@@ -214,7 +216,7 @@ static uint64_t data_hash(const sft_dataset *d) {
 
 int cmd_sft(int argc, char **argv) {
     const char *init = NULL, *tok_path = NULL, *data = "dialogues", *split = "train",
-               *role = NULL;
+               *role = NULL, *source = NULL;
     int32_t round = -1, batch = 8, micro = 0, seq = 0, ckpt_every = 50, stop_after = 0;
     sft_config cfg = sft_config_default();
     float clip = 1.0f;
@@ -229,6 +231,8 @@ int cmd_sft(int argc, char **argv) {
          "dialogues (the run's dialogues) or selections (prompt + selected sample)", false},
         {"split", 0, CLI_STR, &split, "SPLIT", "train", "dialogues of split train, eval or all",
          false},
+        {"source", 0, CLI_STR, &source, "NAME", "all",
+         "only the dialogues of this source (an imported file's name, or gatt)", false},
         {"round", 'r', CLI_INT, &round, "R", "latest", "selections of round R (--data selections)",
          false},
         {"role", 0, CLI_STR, &role, "ROLE", "sft (dialogues) / policy (selections)",
@@ -293,9 +297,10 @@ int cmd_sft(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_tokenizer_load(&tok, tok_path, 0), fail);
     RLHF_TRY_GOTO(st, cli_check_vocab(init, c.vocab_size, tok_path, tok), fail);
     const int32_t T = seq > 0 && seq < c.seq_len ? seq : c.seq_len;
-    RLHF_TRY_GOTO(st, load_data(s, tok, data, split, &round, T + 1, &d, &n_records), fail);
+    RLHF_TRY_GOTO(st, load_data(s, tok, data, split, source, &round, T + 1, &d, &n_records), fail);
     if (d.n == 0) {
-        st = RLHF_ERR(RLHF_ERR_ARG, "%s: no %s with assistant tokens to train on", pos[0], data);
+        st = RLHF_ERR(RLHF_ERR_ARG, "%s: no %s%s%s with assistant tokens to train on", pos[0], data,
+                      source ? " of source " : "", source ? source : "");
         goto fail;
     }
     const uint64_t h = data_hash(&d);

@@ -9,6 +9,9 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
+    /* the whole recipe */
+    {"demo", "the whole recipe end to end on a synthetic world with gold judges (start here)",
+     cmd_demo},
     /* a run and its data */
     {"init", "create a run directory (RUN/rlhf.db, ckpt/, logs/)", cmd_init},
     {"import", "import dataset files into a run (HH-RLHF, ShareGPT, NeMo, MT-Bench, CSV, lists)",
