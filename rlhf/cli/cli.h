@@ -54,10 +54,10 @@ int cmd_score(int argc, char **argv);
 int cmd_ppo(int argc, char **argv); /* cmd_ppo.c */
 int cmd_gatt_generate(int argc, char **argv); /* cmd_gatt.c */
 int cmd_gatt_eval(int argc, char **argv);
+int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_world_build(int argc, char **argv); /* cmd_world.c */
 int cmd_world_judge(int argc, char **argv);
 int cmd_world_compare(int argc, char **argv);
-int cmd_report(int argc, char **argv); /* cmd_report.c */
 int cmd_demo(int argc, char **argv); /* cmd_demo.c */
 
 /* ---- option parsing ---------------------------------------------------------------------------- */
@@ -111,14 +111,17 @@ typedef struct cli_common {
     int32_t threads;    /* 0 = OpenMP default */
     const char *device; /* "cpu", "cuda", "cuda:N" */
     bool quiet, verbose, progress;
+    const char *precision; /* NULL, "fp32", "tf32", "bf16": CUDA matmul precision */
 } cli_common;
 
-#define CLI_COMMON_DEFAULTS {0, "cpu", false, false, false}
+#define CLI_COMMON_DEFAULTS {0, "cpu", false, false, false, NULL}
 #define CLI_COMMON_OPTS(c)                                                                         \
     {"", 0, CLI_HEADER, NULL, NULL, NULL, "global options", false},                                \
     {"threads", 0, CLI_NONNEG_INT, &(c)->threads, "N", "0 = OpenMP default",                       \
      "threads for the CPU backend and BLAS", false},                                              \
     {"device", 0, CLI_STR, &(c)->device, "NAME", "cpu", "backend: cpu, cuda or cuda:N", false},    \
+    {"precision", 0, CLI_STR, &(c)->precision, "P", "bf16 on cuda, fp32 on cpu",                  \
+     "matmul precision: fp32, tf32 or bf16 (CUDA; storage stays fp32)", false},                   \
     {"quiet", 'q', CLI_FLAG, &(c)->quiet, NULL, NULL, "print results only", false},                \
     {"verbose", 'v', CLI_FLAG, &(c)->verbose, NULL, NULL, "print more (seed, timings)", false},    \
     {"progress", 0, CLI_FLAG, &(c)->progress, NULL, NULL,                                          \
