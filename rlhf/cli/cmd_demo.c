@@ -86,13 +86,13 @@ static const demo_cfg preset_full = {
     .dim = 128, .hidden = 344, .layers = 4, .heads = 4, .kv_heads = 4, .seq = 512,
     .pt_steps = 250, .pt_batch = 4, .pt_lr = 2e-3f,
     .sft_epochs = 2, .sft_batch = 8, .sft_lr = 1e-3f,
-    .rm_epochs = 1, .rm_batch = 16, .rm_max_pairs = 1600, .rm_lr = 1e-3f,
+    .rm_epochs = 2, .rm_batch = 16, .rm_max_pairs = 5000, .rm_lr = 1e-3f,
     .rs_rounds = 2, .rs_k = 4, .rs_epochs = 1, .max_new = 40, .rs_lr = 1e-4f, .rs_temperature = 1.0f,
-    .ppo_iters = 20, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
+    .ppo_iters = 40, .ppo_batch = 64, .ppo_minibatch = 16, .ppo_lr = 1e-4f, .ppo_beta = 0.1f,
     .gatt_n = 200, .gatt_k = 4, .gatt_epochs = 2, .gatt_turns = 12, .gatt_eval_n = 40,
     .gatt_max_new = 32, .gatt_lr = 5e-4f, .gatt_require_pass = true,
     .eval_k = 4, .eval_temperature = 0.7f,
-    .est = {1, 1, 90, 1, 36, 44, 26, 36, 88, 2, 1, 1}, /* run E (experiments/demo_world) */
+    .est = {1, 1, 83, 1, 44, 193, 24, 67, 73, 2, 1, 1}, /* run H (experiments/demo_world) */
 };
 
 static const demo_cfg preset_quick = {
