@@ -17,22 +17,11 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 MODEL=$SHARED/models/aidreams260K.bin
-for f in "$TOK" "$MODEL"; do
-    if [ ! -f "$f" ]; then echo "SKIP: shared file $f not found"; exit 77; fi
-done
-if ! command -v sqlite3 >/dev/null; then echo "SKIP: sqlite3 program not found"; exit 77; fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-check() { # id, description, condition status
-    if [ "$3" -eq 0 ]; then echo "ok   $1 $2"; else echo "FAIL $1 $2"; failures=$((failures + 1)); fi
-}
-q() { sqlite3 "$1/rlhf.db" "$2"; }
+need_files "$TOK" "$MODEL"
+need_cmd sqlite3 "to read the store"
 
 cat >"$TMP/d.json" <<'EOF'
 [
@@ -209,5 +198,4 @@ if bad:
 EOF
 check cli-gatt-08 "--require-pass keeps prefixes ending in a passing answer, drops the rest" $?
 
-if [ $failures -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
-echo "all checks passed"
+finish

@@ -14,9 +14,7 @@
 # (after the checks that need none have passed).
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 FIX=$SRC/tests/fixtures
 AID=$SHARED/models/aidreams260K.bin
 AIDTOK=$SHARED/models/aidreams260K_tok512.bin
@@ -24,18 +22,6 @@ STORIES=$SHARED/models/stories260K.bin
 REF_TEXT='"Echoes of vectors unfold, a gentle hum of precision, as I sense the nodes,'
 REF_IDS='319 459 355 260 275 429 339 315 374 327'
 
-if [ ! -x "$BIN" ]; then
-    echo "FAIL: the program $BIN is not built (set RLHF_BIN)"
-    exit 1
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-    echo "FAIL $1"
-    failures=$((failures + 1))
-}
 # run OUTFILE ERRFILE cmd...: runs the program, returns its exit status
 run() {
     local out=$1 err=$2
@@ -50,14 +36,14 @@ for args in "--help" "help" "" "generate --help" "help generate" "model init --h
     # shellcheck disable=SC2086
     run "$TMP/out" "$TMP/err" $args
     rc=$?
-    if [ $rc -eq 0 ] && [ -s "$TMP/out" ]; then pass "rlhf $args -> 0"; else fail "rlhf $args -> $rc (want 0 and output)"; fi
+    if [ $rc -eq 0 ] && [ -s "$TMP/out" ]; then ok "rlhf $args -> 0"; else fail "rlhf $args -> $rc (want 0 and output)"; fi
 done
 run "$TMP/out" "$TMP/err" generate --help
 for opt in --model --tokenizer --prompt --temperature --top-p --top-k --steps --seed --ids --n \
     --threads --device --quiet; do
-    if grep -q -- "$opt" "$TMP/out"; then pass "generate --help lists $opt"; else fail "generate --help lacks $opt"; fi
+    if grep -q -- "$opt" "$TMP/out"; then ok "generate --help lists $opt"; else fail "generate --help lacks $opt"; fi
 done
-if grep -q "default: 256" "$TMP/out"; then pass "generate --help shows the --steps default"; else fail "generate --help shows no default for --steps"; fi
+if grep -q "default: 256" "$TMP/out"; then ok "generate --help shows the --steps default"; else fail "generate --help shows no default for --steps"; fi
 
 # ---- cli-gen-02: usage errors exit 2 ---------------------------------------------------------------------
 echo "# cli-gen-02: usage errors exit 2"
@@ -74,7 +60,7 @@ check_usage() { # description, expected stderr pattern, args...
     elif ! grep -q "usage:" "$TMP/err"; then
         fail "$what: no usage on stderr"
     else
-        pass "$what -> 2"
+        ok "$what -> 2"
     fi
 }
 check_usage "unknown option" "unknown option '--no-such-option'" generate --model x.bin --no-such-option
@@ -92,47 +78,35 @@ check_usage "bench train bad --batch" "--batch: expected a positive integer, got
 echo "# cli-gen-03: truncated checkpoint exits 1 naming the file"
 if run "$TMP/out" "$TMP/err" model init --dim 16 --hidden 32 --layers 2 --heads 2 --kv-heads 1 \
     --vocab 32 --seq 16 --out "$TMP/tiny.bin"; then
-    pass "model init wrote a tiny checkpoint"
+    ok "model init wrote a tiny checkpoint"
     size=$(wc -c <"$TMP/tiny.bin")
     head -c $((size - 100)) "$TMP/tiny.bin" >"$TMP/truncated.bin"
     run "$TMP/out" "$TMP/err" generate --model "$TMP/truncated.bin" --ids --temperature 0 --steps 4
     rc=$?
     if [ $rc -eq 1 ] && grep -q "truncated.bin" "$TMP/err" && grep -q "^rlhf generate: error: " "$TMP/err"; then
-        pass "truncated checkpoint -> 1: $(head -1 "$TMP/err")"
+        ok "truncated checkpoint -> 1: $(head -1 "$TMP/err")"
     else
         fail "truncated checkpoint -> $rc, stderr: $(head -3 "$TMP/err")"
     fi
     run "$TMP/out" "$TMP/err" generate --model "$TMP/does-not-exist.bin" --ids
     rc=$?
-    if [ $rc -eq 1 ] && grep -q "does-not-exist.bin" "$TMP/err"; then pass "missing checkpoint -> 1"; else fail "missing checkpoint -> $rc: $(head -3 "$TMP/err")"; fi
+    if [ $rc -eq 1 ] && grep -q "does-not-exist.bin" "$TMP/err"; then ok "missing checkpoint -> 1"; else fail "missing checkpoint -> $rc: $(head -3 "$TMP/err")"; fi
     run "$TMP/out" "$TMP/err" generate --model "$TMP/tiny.bin" --ids --temperature 0 --steps 8 --device cuda:7
     rc=$?
-    if [ $rc -eq 1 ] && grep -q "^rlhf generate: error: " "$TMP/err"; then pass "--device cuda:7 -> 1: $(head -1 "$TMP/err")"; else fail "--device cuda:7 -> $rc: $(head -3 "$TMP/err")"; fi
+    if [ $rc -eq 1 ] && grep -q "^rlhf generate: error: " "$TMP/err"; then ok "--device cuda:7 -> 1: $(head -1 "$TMP/err")"; else fail "--device cuda:7 -> $rc: $(head -3 "$TMP/err")"; fi
 else
     fail "model init -> $?: $(head -3 "$TMP/err")"
 fi
 
 # ---- shared files ------------------------------------------------------------------------------------------
-missing=""
-for f in "$AID" "$AIDTOK" "$STORIES"; do
-    [ -f "$f" ] || missing="$missing $f"
-done
-if [ -n "$missing" ]; then
-    echo "missing shared file(s):$missing"
-    if [ $failures -ne 0 ]; then
-        echo "$failures check(s) failed"
-        exit 1
-    fi
-    echo "SKIP: the checks against llama2.c's reference outputs need those files"
-    exit 77
-fi
+need_files "$AID" "$AIDTOK" "$STORIES" # after the checks above: exits 1 when one failed
 
 # ---- cli-gen-04: reference text -----------------------------------------------------------------------------
 echo "# cli-gen-04: greedy aidreams260K text"
 if run "$TMP/out" "$TMP/err" generate --model "$AID" --tokenizer "$AIDTOK" --temperature 0 --steps 100; then
     first=$(head -1 "$TMP/out")
     if [ "${first:0:${#REF_TEXT}}" = "$REF_TEXT" ]; then
-        pass "text begins with the reference: ${first:0:80}..."
+        ok "text begins with the reference: ${first:0:80}..."
     else
         fail "text differs from the reference:"
         echo "    want: $REF_TEXT"
@@ -147,14 +121,14 @@ echo "# cli-gen-05: greedy aidreams260K ids"
 if run "$TMP/out" "$TMP/err" generate --model "$AID" --tokenizer "$AIDTOK" --temperature 0 --steps 100 --ids; then
     got=$(head -1 "$TMP/out" | cut -d' ' -f1-10)
     n=$(head -1 "$TMP/out" | wc -w)
-    if [ "$got" = "$REF_IDS" ]; then pass "first ten ids: $got"; else fail "first ten ids: got '$got', want '$REF_IDS'"; fi
-    if [ "$n" -eq 100 ]; then pass "--steps 100 from BOS gives 100 ids (as run.c -n 100)"; else fail "--steps 100 gave $n ids, want 100"; fi
+    if [ "$got" = "$REF_IDS" ]; then ok "first ten ids: $got"; else fail "first ten ids: got '$got', want '$REF_IDS'"; fi
+    if [ "$n" -eq 100 ]; then ok "--steps 100 from BOS gives 100 ids (as run.c -n 100)"; else fail "--steps 100 gave $n ids, want 100"; fi
 else
     fail "generate --ids -> $?: $(head -3 "$TMP/err")"
 fi
 # --ids needs no tokenizer when there is no prompt
 if run "$TMP/out" "$TMP/err" generate --model "$AID" --temperature 0 --steps 10 --ids && [ "$(cat "$TMP/out")" = "$REF_IDS" ]; then
-    pass "--ids without --tokenizer"
+    ok "--ids without --tokenizer"
 else
     fail "--ids without --tokenizer: $(cat "$TMP/out") $(head -3 "$TMP/err")"
 fi
@@ -176,7 +150,7 @@ for name in aidreams260K stories260K; do
         --temperature 0 --steps "$steps" --ids; then
         got=$(head -1 "$TMP/out")
         if [ "$got" = "$want" ]; then
-            pass "$name: all $n ids equal (--steps $steps)"
+            ok "$name: all $n ids equal (--steps $steps)"
         else
             fail "$name: ids differ from $fx (--steps $steps)"
             echo "$want" | tr ' ' '\n' >"$TMP/want"
@@ -194,7 +168,7 @@ echo "# cli-gen-07: prompt, seeds, --n"
 if run "$TMP/out" "$TMP/err" generate --model "$AID" --tokenizer "$AIDTOK" --temperature 0 --steps 40 \
     --prompt "Echoes of vectors"; then
     first=$(head -1 "$TMP/out")
-    if [ "${first:0:17}" = "Echoes of vectors" ] && [ ${#first} -gt 17 ]; then pass "prompt echoed and continued: ${first:0:60}..."; else fail "prompt: got '${first:0:60}'"; fi
+    if [ "${first:0:17}" = "Echoes of vectors" ] && [ ${#first} -gt 17 ]; then ok "prompt echoed and continued: ${first:0:60}..."; else fail "prompt: got '${first:0:60}'"; fi
 else
     fail "generate --prompt -> $?: $(head -3 "$TMP/err")"
 fi
@@ -203,22 +177,17 @@ a=$(gen --seed 7)
 b=$(gen --seed 7)
 c=$(gen --seed 8)
 three=$(gen --seed 7 --n 3 --batch 2)
-if [ -n "$a" ] && [ "$a" = "$b" ]; then pass "same seed, same ids"; else fail "same seed gave '$a' and '$b'"; fi
-if [ "$(echo "$three" | wc -l)" -eq 3 ]; then pass "--n 3 prints 3 lines"; else fail "--n 3 printed: $three"; fi
+if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "same seed, same ids"; else fail "same seed gave '$a' and '$b'"; fi
+if [ "$(echo "$three" | wc -l)" -eq 3 ]; then ok "--n 3 prints 3 lines"; else fail "--n 3 printed: $three"; fi
 if [ "$(echo "$three" | sed -n 1p)" = "$a" ] && [ "$(echo "$three" | sed -n 2p)" = "$c" ]; then
-    pass "sequence i of --n uses seed + i, independent of the batch"
+    ok "sequence i of --n uses seed + i, independent of the batch"
 else
     fail "--n 3 --seed 7 lines 1-2 differ from --seed 7 and --seed 8 alone"
 fi
 if run "$TMP/out" "$TMP/err" generate --model "$AID" --tokenizer "$AIDTOK" --steps 20 -v && grep -q "^seed [0-9]" "$TMP/err" && grep -q "achieved tok/s" "$TMP/err"; then
-    pass "-v prints the seed and tok/s on stderr"
+    ok "-v prints the seed and tok/s on stderr"
 else
     fail "-v: $(head -5 "$TMP/err")"
 fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
-exit 0
+finish

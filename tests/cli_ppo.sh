@@ -20,27 +20,14 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 MODEL=$SHARED/models/aidreams260K.bin
-for f in "$TOK" "$MODEL"; do
-    if [ ! -f "$f" ]; then echo "SKIP: shared file $f not found"; exit 77; fi
-done
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 program not found"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to generate test files"; exit 77; }
-TMP=$(mktemp -d)
+need_files "$TOK" "$MODEL"
+need_cmd sqlite3 "to read the store"
+need_cmd python3 "to generate test files"
 BGPID=
-cleanup() {
-    [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-failures=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-q() { sqlite3 "$1/rlhf.db" "$2"; }
+at_exit() { [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; }
 
 python3 - "$TMP" <<'EOF'
 import json, random, sys
@@ -196,5 +183,4 @@ n_all=$(q "$A" "SELECT count(*) FROM rollouts")
     ok "cli-ppo-06 rollouts are not samples: score scored $n_sco, rs select selected $n_sel, export samples $n_smp rows, export rollouts $n_exp of $n_all" ||
     fail "cli-ppo-06 scored $n_sco, rs select selected $n_sel (want 0: $(tail -1 "$TMP/rs.out")), export samples $n_smp (want 0), rollouts $n_exp of $n_all"
 
-echo "$failures failure(s)"
-[ $failures -eq 0 ]
+finish

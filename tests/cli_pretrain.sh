@@ -19,47 +19,30 @@
 # Exit status: 0 all passed, 1 a check failed, 77 (skip) when a needed shared file is missing.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 SHAK=$SHARED/data/corpus/tiny_shakespeare.txt.gz
 AUSTEN=$SHARED/data/corpus/janeausten.txt.gz
 
-if [ ! -x "$BIN" ]; then
-    echo "FAIL: the program $BIN is not built (set RLHF_BIN)"
-    exit 1
-fi
-TMP=$(mktemp -d)
 BGPID=
-cleanup() {
-    [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-    echo "FAIL $1"
-    failures=$((failures + 1))
-}
+at_exit() { [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; }
 
 # ---- cli-pt-01: help and usage errors (no shared files needed) ------------------------------------
 echo "# cli-pt-01: help, usage errors"
 "$BIN" pretrain --help >"$TMP/help" 2>&1
 rc=$?
-[ $rc -eq 0 ] && pass "pretrain --help -> 0" || fail "pretrain --help -> $rc"
+[ $rc -eq 0 ] && ok "pretrain --help -> 0" || fail "pretrain --help -> $rc"
 for w in tiny small medium base --corpus --tokenizer --out --config --steps --batch --grad-accum \
     --lr --warmup --seed --threads --val-fraction --eval-every --ckpt-every --resume --stop-after \
     "parameters at V = 512"; do
-    grep -q -- "$w" "$TMP/help" && pass "help mentions $w" || fail "help lacks $w"
+    grep -q -- "$w" "$TMP/help" && ok "help mentions $w" || fail "help lacks $w"
 done
 usage() { # what, stderr pattern, args...
     local what=$1 pat=$2
     shift 2
     "$BIN" pretrain "$@" >"$TMP/out" 2>"$TMP/err"
     local rc=$?
-    if [ $rc -eq 2 ] && grep -q -- "$pat" "$TMP/err"; then pass "$what -> 2"; else
+    if [ $rc -eq 2 ] && grep -q -- "$pat" "$TMP/err"; then ok "$what -> 2"; else
         fail "$what -> $rc, stderr:"
         head -3 "$TMP/err" | sed 's/^/    /'
     fi
@@ -71,12 +54,7 @@ usage "no corpus for a new run" "required for a new run" --out "$TMP/u" --tokeni
 usage "bad number" "expected" --out "$TMP/u" --steps abc
 usage "val fraction above 0.5" "at most 0.5" --out "$TMP/u" --val-fraction 0.9
 
-for f in "$TOK" "$SHAK" "$AUSTEN"; do
-    if [ ! -f "$f" ]; then
-        echo "SKIP: shared file $f not found (set RLHF_SHARED)"
-        [ $failures -eq 0 ] && exit 77 || exit 1
-    fi
-done
+need_files "$TOK" "$SHAK" "$AUSTEN"
 
 # the slice: ~100 kB of Shakespeare (plain) and ~60 kB of Austen (gzip)
 zcat "$SHAK" | head -c 100000 >"$TMP/shak.txt"
@@ -89,7 +67,7 @@ ARGS=(--tokenizer "$TOK" --dim 32 --hidden 96 --layers 2 --heads 4 --kv-heads 2 
 bad_input() { # what, pattern, corpus file
     "$BIN" pretrain --corpus "$3" "${ARGS[@]}" --out "$TMP/bad" >"$TMP/out" 2>"$TMP/err"
     local rc=$?
-    if [ $rc -eq 1 ] && grep -q -- "$2" "$TMP/err"; then pass "$1 -> 1, names the file"; else
+    if [ $rc -eq 1 ] && grep -q -- "$2" "$TMP/err"; then ok "$1 -> 1, names the file"; else
         fail "$1 -> $rc, stderr:"
         head -3 "$TMP/err" | sed 's/^/    /'
     fi
@@ -103,11 +81,11 @@ bad_input "empty corpus" "$TMP/empty.txt: no text" "$TMP/empty.txt"
 # metrics columns that must match between runs: step, train loss, val loss, lr, grad norm
 losses() { cut -f1-5 "$1/metrics.tsv"; }
 same_run() { # what, dir: weights and per-step metrics equal to run A's
-    if cmp -s "$TMP/A/model.bin" "$2/model.bin"; then pass "$1: model.bin byte-identical"; else
+    if cmp -s "$TMP/A/model.bin" "$2/model.bin"; then ok "$1: model.bin byte-identical"; else
         fail "$1: model.bin differs from the uninterrupted run"
     fi
     if diff <(losses "$TMP/A") <(losses "$2") >"$TMP/diff"; then
-        pass "$1: per-step losses, lr and grad norms identical"
+        ok "$1: per-step losses, lr and grad norms identical"
     else
         fail "$1: metrics differ:"
         head -6 "$TMP/diff" | sed 's/^/    /'
@@ -125,26 +103,26 @@ if [ $rc -ne 0 ]; then
 fi
 read -r v0 v1 rows < <(awk -F'\t' 'NR > 1 { if ($3 != "nan") { if (!seen) { v0 = $3; seen = 1 } v1 = $3 } n++ }
     END { print v0, v1, n }' "$TMP/A/metrics.tsv")
-[ "$rows" = $((STEPS + 1)) ] && pass "metrics.tsv has one row per step and the initial one" ||
+[ "$rows" = $((STEPS + 1)) ] && ok "metrics.tsv has one row per step and the initial one" ||
     fail "metrics.tsv has $rows rows, want $((STEPS + 1))"
 if awk -v a="$v0" -v b="$v1" 'BEGIN { exit !(a > 6.0 && b < a - 1.0) }'; then
-    pass "val loss $v0 -> $v1 (initial near ln 512 = 6.24, then down by more than 1)"
+    ok "val loss $v0 -> $v1 (initial near ln 512 = 6.24, then down by more than 1)"
 else
     fail "val loss $v0 -> $v1: not clearly down"
 fi
 for f in model.bin state.bin run.txt tokens.bin; do
-    [ -s "$TMP/A/$f" ] && pass "DIR has $f" || fail "DIR lacks $f"
+    [ -s "$TMP/A/$f" ] && ok "DIR has $f" || fail "DIR lacks $f"
 done
-ls "$TMP/A" | grep -q '\.tmp$' && fail "a temporary file was left in DIR" || pass "no temporary files left"
+ls "$TMP/A" | grep -q '\.tmp$' && fail "a temporary file was left in DIR" || ok "no temporary files left"
 if "$BIN" model info "$TMP/A/model.bin" >"$TMP/info" 2>&1 && grep -q "dim 32" "$TMP/info"; then
-    pass "model info reads model.bin"
+    ok "model info reads model.bin"
 else fail "model info cannot read model.bin"; fi
 if "$BIN" generate --model "$TMP/A/model.bin" --tokenizer "$TOK" --steps 20 --seed 1 -q \
-    >"$TMP/gen" 2>&1; then pass "generate runs on model.bin"; else fail "generate failed on model.bin"; fi
-grep -q "no cache yet" "$TMP/A.out" && pass "first run tokenizes" || fail "first run: no 'no cache yet'"
+    >"$TMP/gen" 2>&1; then ok "generate runs on model.bin"; else fail "generate failed on model.bin"; fi
+grep -q "no cache yet" "$TMP/A.out" && ok "first run tokenizes" || fail "first run: no 'no cache yet'"
 "$BIN" pretrain --corpus "${CORPUS[@]}" "${ARGS[@]}" --out "$TMP/A" >"$TMP/A2.out" 2>&1
 rc=$?
-{ [ $rc -eq 0 ] && grep -q "cache hit" "$TMP/A2.out"; } && pass "rerun of a finished run -> 0, cache hit" ||
+{ [ $rc -eq 0 ] && grep -q "cache hit" "$TMP/A2.out"; } && ok "rerun of a finished run -> 0, cache hit" ||
     fail "rerun of the finished run -> $rc"
 
 # ---- cli-pt-03: --stop-after and resume ----------------------------------------------------------------
@@ -152,12 +130,12 @@ echo "# cli-pt-03: stop at step 30, resume"
 "$BIN" pretrain --corpus "${CORPUS[@]}" "${ARGS[@]}" --out "$TMP/B" --stop-after 30 >"$TMP/B.out" 2>&1
 rc=$?
 last=$(tail -1 "$TMP/B/metrics.tsv" | cut -f1)
-{ [ $rc -eq 0 ] && [ "$last" = 30 ]; } && pass "--stop-after 30 -> 0 at step 30" ||
+{ [ $rc -eq 0 ] && [ "$last" = 30 ]; } && ok "--stop-after 30 -> 0 at step 30" ||
     fail "--stop-after 30 -> $rc, last step $last"
 # resume with only --out (and the thread count): the rest comes from DIR
 "$BIN" pretrain --out "$TMP/B" --threads 1 >"$TMP/B2.out" 2>&1
 rc=$?
-{ [ $rc -eq 0 ] && grep -q "resuming" "$TMP/B2.out"; } && pass "resume -> 0" || fail "resume -> $rc"
+{ [ $rc -eq 0 ] && grep -q "resuming" "$TMP/B2.out"; } && ok "resume -> 0" || fail "resume -> $rc"
 same_run "stop + resume" "$TMP/B"
 
 # ---- cli-pt-04: kill -9 --------------------------------------------------------------------------------
@@ -178,11 +156,11 @@ wait $BGPID 2>/dev/null
 BGPID=
 rows=$(($(wc -l <"$TMP/C/metrics.tsv") - 1))
 if [ $killed = yes ] && [ $rows -lt $STEPS ]; then
-    pass "killed with -9 after $rows steps"
+    ok "killed with -9 after $rows steps"
     "$BIN" pretrain --corpus "${CORPUS[@]}" "${ARGS[@]}" --out "$TMP/C" >"$TMP/C2.out" 2>&1
     rc=$?
     from=$(sed -n 's/.*at step \([0-9]*\),.*/\1/p' "$TMP/C2.out" | head -1)
-    { [ $rc -eq 0 ] && [ -n "$from" ]; } && pass "resume after kill -9 -> 0 (from step $from)" ||
+    { [ $rc -eq 0 ] && [ -n "$from" ]; } && ok "resume after kill -9 -> 0 (from step $from)" ||
         fail "resume after kill -9 -> $rc"
     same_run "kill -9 + resume" "$TMP/C"
 else
@@ -208,10 +186,10 @@ rc=$?
 BGPID=
 last=$(tail -1 "$TMP/D/metrics.tsv" | cut -f1)
 if [ $sent = yes ] && [ $rc -eq 130 ] && grep -q "interrupted" "$TMP/D.out" && [ "$last" -lt $STEPS ]; then
-    pass "SIGINT -> 130 at step $last, state saved"
+    ok "SIGINT -> 130 at step $last, state saved"
     "$BIN" pretrain --out "$TMP/D" --threads 1 >"$TMP/D2.out" 2>&1
     from=$(sed -n 's/.*at step \([0-9]*\),.*/\1/p' "$TMP/D2.out" | head -1)
-    [ "$from" = "$last" ] && pass "resumed from the interrupted step $last" ||
+    [ "$from" = "$last" ] && ok "resumed from the interrupted step $last" ||
         fail "resumed from step '$from', interrupted at $last"
     same_run "SIGINT + resume" "$TMP/D"
 else
@@ -223,27 +201,27 @@ fi
 echo "# cli-pt-06: conflicting options, changed corpus, --restart"
 "$BIN" pretrain --out "$TMP/A" --batch 4 --threads 1 >"$TMP/out" 2>"$TMP/err"
 rc=$?
-{ [ $rc -eq 1 ] && grep -q -- "--batch 4 differs" "$TMP/err"; } && pass "resume with another --batch -> 1" ||
+{ [ $rc -eq 1 ] && grep -q -- "--batch 4 differs" "$TMP/err"; } && ok "resume with another --batch -> 1" ||
     fail "resume with another --batch -> $rc"
 "$BIN" pretrain --out "$TMP/A" --dim 48 --threads 1 >"$TMP/out" 2>"$TMP/err"
 rc=$?
-{ [ $rc -eq 1 ] && grep -q -- "--dim 48 differs" "$TMP/err"; } && pass "resume with another --dim -> 1" ||
+{ [ $rc -eq 1 ] && grep -q -- "--dim 48 differs" "$TMP/err"; } && ok "resume with another --dim -> 1" ||
     fail "resume with another --dim -> $rc"
 cp "$TMP/B/metrics.tsv" "$TMP/B.metrics"
 printf 'An added paragraph.\n' >>"$TMP/shak.txt"
 "$BIN" pretrain --out "$TMP/B" --threads 1 >"$TMP/out" 2>"$TMP/err"
 rc=$?
 { [ $rc -eq 1 ] && grep -q "corpus or tokenizer changed" "$TMP/err"; } &&
-    pass "resume after the corpus changed -> 1" || fail "resume after the corpus changed -> $rc"
-cmp -s "$TMP/B/metrics.tsv" "$TMP/B.metrics" && pass "the refused resume left the run alone" ||
+    ok "resume after the corpus changed -> 1" || fail "resume after the corpus changed -> $rc"
+cmp -s "$TMP/B/metrics.tsv" "$TMP/B.metrics" && ok "the refused resume left the run alone" ||
     fail "the refused resume changed metrics.tsv"
 printf 'Another added paragraph.\n' >>"$TMP/shak.txt" # (the refused resume re-cached the first edit)
 "$BIN" pretrain --corpus "${CORPUS[@]}" "${ARGS[@]}" --steps 5 --out "$TMP/B" --restart >"$TMP/out" 2>&1
 rc=$?
 { [ $rc -eq 0 ] && grep -q "inputs or tokenizer changed" "$TMP/out" && grep -q "new run" "$TMP/out"; } &&
-    pass "--restart on the changed corpus: re-tokenized, new run" || fail "--restart -> $rc"
+    ok "--restart on the changed corpus: re-tokenized, new run" || fail "--restart -> $rc"
 rows=$(($(wc -l <"$TMP/B/metrics.tsv") - 1))
-[ $rows -eq 6 ] && pass "the restarted run has its own metrics" || fail "restarted metrics rows $rows"
+[ $rows -eq 6 ] && ok "the restarted run has its own metrics" || fail "restarted metrics rows $rows"
 
 # ---- cli-pt-07: a trained tokenizer.model and Hugging Face output --------------------------------------
 echo "# cli-pt-07: tokenizer.model from rlhf tokenizer train, --format hf"
@@ -252,8 +230,7 @@ if "$BIN" tokenizer train --corpus "$TMP/shak.txt" --vocab 400 --out "$TMP/t.mod
         --layers 2 --seq 64 --batch 4 --steps 3 --threads 1 --format hf --out "$TMP/H" >"$TMP/out" 2>&1 &&
     [ -f "$TMP/H/hf/config.json" ] && [ -f "$TMP/H/hf/model.safetensors" ] &&
     "$BIN" generate -m "$TMP/H/hf" -z "$TMP/t.model" -n 8 -t 0 >/dev/null; then
-    pass "pretrain with a .model tokenizer writes DIR/hf/, which generate reads"
+    ok "pretrain with a .model tokenizer writes DIR/hf/, which generate reads"
 else fail "pretrain --format hf with a .model tokenizer: $(tail -3 "$TMP/out")"; fi
 
-echo "$failures failure(s)"
-[ $failures -eq 0 ]
+finish

@@ -19,21 +19,13 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 MODEL=$SHARED/models/aidreams260K.bin
-for f in "$TOK" "$MODEL"; do
-    if [ ! -f "$f" ]; then echo "SKIP: shared file $f not found"; exit 77; fi
-done
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 program not found"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to check the page"; exit 77; }
-TMP=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] && cp -r "$TMP/a" "$KEEP"; rm -rf "$TMP"' EXIT
-failures=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+need_files "$TOK" "$MODEL"
+need_cmd sqlite3 "to read the store"
+need_cmd python3 "to check the page"
+at_exit() { [ -n "${KEEP:-}" ] && cp -r "$TMP/a" "$KEEP"; } # KEEP=DIR keeps the run
 
 # check.py RUN HTML MODE: parses the page and compares it with the store (MODE empty | full)
 cat >"$TMP/check.py" <<'EOF'
@@ -228,5 +220,4 @@ EOF
 then ok "cli-rep-05 gold section from a judgments table and a world-compare stage"
 else fail "cli-rep-05 gold section: $(cat "$TMP/g.err" "$TMP/g.sql.out")"; fi
 
-[ $failures = 0 ] && echo "cli_report: all passed" || echo "cli_report: $failures failure(s)"
-[ $failures = 0 ]
+finish

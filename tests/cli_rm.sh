@@ -13,23 +13,16 @@
 # Needs python3 and the sqlite3 shell (exit 77 without them). Uses the tokenizer fixture
 # tests/fixtures/spm_small_nobf.model (600 pieces) and a random base model from `model init`.
 set -u
-BIN=${RLHF_BIN:-./build/rlhf}
-SRC=${RLHF_SRC:-.}
-command -v sqlite3 >/dev/null || { echo "SKIP: the sqlite3 shell is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to generate test files"; exit 77; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok() { echo "ok: $*"; }
-q() { sqlite3 "$R/rlhf.db" "$1"; }
+. "$(dirname "$0")/lib.sh"
+need_cmd sqlite3 "to read the store"
+need_cmd python3 "to generate test files"
 TOK=$SRC/tests/fixtures/spm_small_nobf.model
-R=$T/run
+R=$TMP/run
 
 # ---- a tiny base model and a run with helpfulness and safety pairs -------------------------------
 $BIN model init --dim 32 --hidden 64 --layers 2 --heads 4 --kv-heads 2 --vocab 600 --seq 96 \
-  --out "$T/base.bin" >/dev/null || { echo "FAIL: model init"; exit 1; }
-python3 - "$T/help.jsonl" "$T/safe.jsonl" <<'EOF'
+  --out "$TMP/base.bin" >/dev/null || { echo "FAIL: model init"; exit 1; }
+python3 - "$TMP/help.jsonl" "$TMP/safe.jsonl" <<'EOF'
 import json, random, sys
 random.seed(5)
 words = "the a cat dog house tree river city light stone water fire road book door".split()
@@ -44,15 +37,15 @@ for path, n, good in ((sys.argv[1], 48, "thank you, here is a clear answer"),
                                 "rejected": ctx + "\n\nAssistant: " + bad}) + "\n")
 EOF
 $BIN init "$R" >/dev/null
-$BIN import "$R" "$T/help.jsonl" --track helpfulness --split-eval 0.25 >/dev/null || fail "import help"
-$BIN import "$R" "$T/safe.jsonl" --track safety --split-eval 0.25 >/dev/null || fail "import safe"
-n_eval=$(q "select count(*) from pairs where track='helpfulness' and split='eval'")
+$BIN import "$R" "$TMP/help.jsonl" --track helpfulness --split-eval 0.25 >/dev/null || fail "import help"
+$BIN import "$R" "$TMP/safe.jsonl" --track safety --split-eval 0.25 >/dev/null || fail "import safe"
+n_eval=$(q "$R" "select count(*) from pairs where track='helpfulness' and split='eval'")
 
 # ---- rm-01 train ----------------------------------------------------------------------------------
-TRAIN=(--track helpfulness --init "$T/base.bin" --tokenizer "$TOK" --batch 4 --micro-batch 2
+TRAIN=(--track helpfulness --init "$TMP/base.bin" --tokenizer "$TOK" --batch 4 --micro-batch 2
        --lr 3e-3 --epochs 3 --mix 0.2 --ckpt-every 2 --threads 1)
-$BIN rm train "$R" "${TRAIN[@]}" --name a >"$T/a.out" 2>&1 || { fail "rm train"; cat "$T/a.out"; }
-grep -q "done:" "$T/a.out" || fail "rm train did not say done: $(tail -3 "$T/a.out")"
+$BIN rm train "$R" "${TRAIN[@]}" --name a >"$TMP/a.out" 2>&1 || { fail "rm train"; cat "$TMP/a.out"; }
+grep -q "done:" "$TMP/a.out" || fail "rm train did not say done: $(tail -3 "$TMP/a.out")"
 [ -f "$R/ckpt/a/hf/model.safetensors" ] && [ -f "$R/ckpt/a/hf/config.json" ] || fail "no HF dir"
 python3 - "$R/ckpt/a/hf/model.safetensors" <<'EOF' || fail "score.weight missing or lm_head present"
 import json, struct, sys
@@ -61,56 +54,56 @@ h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
 assert h["score.weight"]["shape"] == [1, 32], h["score.weight"]
 assert "lm_head.weight" not in h
 EOF
-[ "$(q "select role from checkpoints where path='$R/ckpt/a/hf/model.safetensors'")" = reward-helpfulness ] \
-  || fail "checkpoint not registered as reward-helpfulness: $(q 'select role, path from checkpoints')"
-[ "$(q "select status from stages where kind='rm-train' and key='a'")" = done ] || fail "stage not done"
-steps=$(q "select progress from stages where kind='rm-train' and key='a'")
-[ "$(q "select count(*) from metrics m join stages s on s.id=m.stage_id where s.key='a' and m.name='loss'")" = "$steps" ] \
+[ "$(q "$R" "select role from checkpoints where path='$R/ckpt/a/hf/model.safetensors'")" = reward-helpfulness ] \
+  || fail "checkpoint not registered as reward-helpfulness: $(q "$R" 'select role, path from checkpoints')"
+[ "$(q "$R" "select status from stages where kind='rm-train' and key='a'")" = done ] || fail "stage not done"
+steps=$(q "$R" "select progress from stages where kind='rm-train' and key='a'")
+[ "$(q "$R" "select count(*) from metrics m join stages s on s.id=m.stage_id where s.key='a' and m.name='loss'")" = "$steps" ] \
   || fail "loss metrics: not one per step ($steps steps)"
-grep -q "of the other track (mix 0.2" "$T/a.out" || fail "mixing not reported"
+grep -q "of the other track (mix 0.2" "$TMP/a.out" || fail "mixing not reported"
 ok "rm train: HF reward model registered, $steps steps, metrics stored"
 
 # ---- rm-02 exact resume ----------------------------------------------------------------------------
-$BIN rm train "$R" "${TRAIN[@]}" --name b --stop-after 3 >"$T/b1.out" 2>&1 || fail "stop-after run"
-grep -q "stopped at step 3" "$T/b1.out" || fail "--stop-after 3 not reported: $(tail -2 "$T/b1.out")"
+$BIN rm train "$R" "${TRAIN[@]}" --name b --stop-after 3 >"$TMP/b1.out" 2>&1 || fail "stop-after run"
+grep -q "stopped at step 3" "$TMP/b1.out" || fail "--stop-after 3 not reported: $(tail -2 "$TMP/b1.out")"
 [ ! -e "$R/ckpt/b/hf" ] || fail "a stopped run wrote its final model"
-$BIN rm train "$R" "${TRAIN[@]}" --name b >"$T/b2.out" 2>&1 || fail "resumed run"
-grep -q "resuming at step 3" "$T/b2.out" || fail "did not resume at step 3: $(head -8 "$T/b2.out")"
+$BIN rm train "$R" "${TRAIN[@]}" --name b >"$TMP/b2.out" 2>&1 || fail "resumed run"
+grep -q "resuming at step 3" "$TMP/b2.out" || fail "did not resume at step 3: $(head -8 "$TMP/b2.out")"
 if cmp -s "$R/ckpt/a/hf/model.safetensors" "$R/ckpt/b/hf/model.safetensors"; then
   ok "stop + resume gives bit-identical weights"
 else
   fail "resumed run differs from the uninterrupted one"
 fi
-$BIN rm train "$R" "${TRAIN[@]}" --name b >"$T/b3.out" 2>&1 || fail "rerun of a finished run"
-grep -q "already complete" "$T/b3.out" || fail "rerun of a finished run: $(cat "$T/b3.out")"
-if $BIN rm train "$R" "${TRAIN[@]}" --name b --lr 1e-3 2>"$T/err" >/dev/null; then
+$BIN rm train "$R" "${TRAIN[@]}" --name b >"$TMP/b3.out" 2>&1 || fail "rerun of a finished run"
+grep -q "already complete" "$TMP/b3.out" || fail "rerun of a finished run: $(cat "$TMP/b3.out")"
+if $BIN rm train "$R" "${TRAIN[@]}" --name b --lr 1e-3 2>"$TMP/err" >/dev/null; then
   fail "changed options accepted on a finished run"
 fi
-grep -q "differ from the run" "$T/err" || fail "changed options: no reason given: $(cat "$T/err")"
+grep -q "differ from the run" "$TMP/err" || fail "changed options: no reason given: $(cat "$TMP/err")"
 # kill -9 in the middle, rerun: still the same weights
 $BIN rm train "$R" "${TRAIN[@]}" --name c >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 200); do [ -f "$R/ckpt/c/state.bin" ] && break; sleep 0.02; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-$BIN rm train "$R" "${TRAIN[@]}" --name c >"$T/c.out" 2>&1 || fail "rerun after kill -9"
+$BIN rm train "$R" "${TRAIN[@]}" --name c >"$TMP/c.out" 2>&1 || fail "rerun after kill -9"
 cmp -s "$R/ckpt/a/hf/model.safetensors" "$R/ckpt/c/hf/model.safetensors" \
   || fail "kill -9 + rerun differs from the uninterrupted run"
-ok "kill -9 + rerun: identical weights ($(grep -c resuming "$T/c.out") resume)"
+ok "kill -9 + rerun: identical weights ($(grep -c resuming "$TMP/c.out") resume)"
 
 # safety model (aux term on by default; HH has no labels so it is 0)
-$BIN rm train "$R" --track safety --init "$T/base.bin" --tokenizer "$TOK" --batch 4 --micro-batch 2 \
-  --lr 3e-3 --epochs 2 --threads 1 --name s >"$T/s.out" 2>&1 || { fail "safety rm train"; cat "$T/s.out"; }
-[ "$(q "select role from checkpoints where path='$R/ckpt/s/hf/model.safetensors'")" = reward-safety ] \
+$BIN rm train "$R" --track safety --init "$TMP/base.bin" --tokenizer "$TOK" --batch 4 --micro-batch 2 \
+  --lr 3e-3 --epochs 2 --threads 1 --name s >"$TMP/s.out" 2>&1 || { fail "safety rm train"; cat "$TMP/s.out"; }
+[ "$(q "$R" "select role from checkpoints where path='$R/ckpt/s/hf/model.safetensors'")" = reward-safety ] \
   || fail "safety checkpoint role"
 
 # ---- rm-03 eval -------------------------------------------------------------------------------------
-$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness >"$T/e.txt" 2>&1 \
-  || { fail "rm eval"; cat "$T/e.txt"; }
-grep -q "| no rating | $n_eval |" "$T/e.txt" || fail "eval table: $(cat "$T/e.txt")"
-grep -q "95% CI" "$T/e.txt" && grep -q "margin r_chosen - r_rejected" "$T/e.txt" || fail "eval text"
-$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness --json >"$T/e.json" \
+$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness >"$TMP/e.txt" 2>&1 \
+  || { fail "rm eval"; cat "$TMP/e.txt"; }
+grep -q "| no rating | $n_eval |" "$TMP/e.txt" || fail "eval table: $(cat "$TMP/e.txt")"
+grep -q "95% CI" "$TMP/e.txt" && grep -q "margin r_chosen - r_rejected" "$TMP/e.txt" || fail "eval text"
+$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness --json >"$TMP/e.json" \
   || fail "rm eval --json"
-python3 - "$T/e.json" "$n_eval" <<'EOF' || fail "eval JSON"
+python3 - "$TMP/e.json" "$n_eval" <<'EOF' || fail "eval JSON"
 import json, sys
 j = json.load(open(sys.argv[1]))
 n = int(sys.argv[2])
@@ -123,13 +116,13 @@ assert s["min"] <= s["p10"] <= s["p50"] <= s["p90"] <= s["max"]
 # the rule (chosen starts with a fixed polite phrase) is easy: the trained model finds it
 assert j["accuracy"] >= 0.75, j["accuracy"]
 EOF
-$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --pairs "$T/help.jsonl" --json >"$T/f.json" \
+$BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --pairs "$TMP/help.jsonl" --json >"$TMP/f.json" \
   || fail "rm eval --pairs"
-python3 -c "import json,sys; assert json.load(open('$T/f.json'))['pairs'] == 48" || fail "--pairs count"
+python3 -c "import json,sys; assert json.load(open('$TMP/f.json'))['pairs'] == 48" || fail "--pairs count"
 # stored: one rm-eval stage per (model, data, track); the metrics are the JSON's numbers
-st=$(python3 -c "import json; print(json.load(open('$T/e.json'))['stage'])")
-[ "$(q "select kind || ' ' || status from stages where id = $st")" = "rm-eval done" ] || fail "rm-eval stage"
-python3 - "$T/e.json" "$R/rlhf.db" "$st" <<'EOF' || fail "rm-eval metrics differ from the JSON"
+st=$(python3 -c "import json; print(json.load(open('$TMP/e.json'))['stage'])")
+[ "$(q "$R" "select kind || ' ' || status from stages where id = $st")" = "rm-eval done" ] || fail "rm-eval stage"
+python3 - "$TMP/e.json" "$R/rlhf.db" "$st" <<'EOF' || fail "rm-eval metrics differ from the JSON"
 import json, sqlite3, sys
 j = json.load(open(sys.argv[1]))
 db = sqlite3.connect(sys.argv[2])
@@ -140,13 +133,13 @@ assert abs(m["rm-eval/ci_lo/all"] - j["ci95"][0]) < 1e-12 and abs(m["rm-eval/ci_
 for s in ("significantly", "better", "slightly", "negligibly", "unsure"):
     assert m["rm-eval/n/" + s] == 0 and "rm-eval/accuracy/" + s not in m, s
 EOF
-before=$(q "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")
-nst=$(q "select count(*) from stages where kind = 'rm-eval'")
+before=$(q "$R" "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")
+nst=$(q "$R" "select count(*) from stages where kind = 'rm-eval'")
 $BIN rm eval "$R" --model "$R/ckpt/a/hf" --tokenizer "$TOK" --track helpfulness -q >/dev/null || fail "rm eval rerun"
-[ "$(q "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")" = "$before" ] &&
-  [ "$(q "select count(*) from stages where kind = 'rm-eval'")" = "$nst" ] && [ "$nst" = 2 ] ||
+[ "$(q "$R" "select count(*) || ' ' || sum(value) from metrics m join stages s on s.id = m.stage_id where s.kind = 'rm-eval'")" = "$before" ] &&
+  [ "$(q "$R" "select count(*) from stages where kind = 'rm-eval'")" = "$nst" ] && [ "$nst" = 2 ] ||
   fail "rm eval rerun changed the rows ($nst stages)"
-ok "rm eval: table, JSON, --pairs ($(python3 -c "import json; print(json.load(open('$T/e.json'))['accuracy'])") held-out accuracy)"
+ok "rm eval: table, JSON, --pairs ($(python3 -c "import json; print(json.load(open('$TMP/e.json'))['accuracy'])") held-out accuracy)"
 
 # ---- rm-04 score 1,000 samples, kill -9, rerun ------------------------------------------------------
 sqlite3 "$R/rlhf.db" <<'EOF'
@@ -163,49 +156,48 @@ INSERT INTO samples (prompt_id, round, checkpoint_id, idx, seed, temperature, to
          'near the light of the fire and the water of the river and the city',
          'eos' FROM k;
 EOF
-[ "$(q 'select count(*) from samples')" = 1000 ] || fail "1000 samples not inserted"
+[ "$(q "$R" 'select count(*) from samples')" = 1000 ] || fail "1000 samples not inserted"
 SCORE=(--model "$R/ckpt/a/hf" "$R/ckpt/s/hf" --tokenizer "$TOK" --batch 2 --threads 1)
-$BIN score "$R" "${SCORE[@]}" >"$T/k.out" 2>&1 &
+$BIN score "$R" "${SCORE[@]}" >"$TMP/k.out" 2>&1 &
 pid=$!
 for _ in $(seq 500); do
-  n=$(q "select count(*) from scores" 2>/dev/null || echo 0)
+  n=$(q "$R" "select count(*) from scores" 2>/dev/null || echo 0)
   [ "${n:-0}" -ge 40 ] && break
   sleep 0.01
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
-k=$(q "select count(*) from scores")
+k=$(q "$R" "select count(*) from scores")
 if [ "$k" -ge 2000 ]; then
   fail "scoring finished before kill -9 could interrupt it (make the workload larger)"
 fi
-$BIN score "$R" "${SCORE[@]}" >"$T/k2.out" 2>&1 || { fail "score rerun"; cat "$T/k2.out"; }
-new=$(sed -n 's/.*scored \([0-9]*\) new samples.*/\1/p' "$T/k2.out" | awk '{s += $1} END {print s}')
+$BIN score "$R" "${SCORE[@]}" >"$TMP/k2.out" 2>&1 || { fail "score rerun"; cat "$TMP/k2.out"; }
+new=$(sed -n 's/.*scored \([0-9]*\) new samples.*/\1/p' "$TMP/k2.out" | awk '{s += $1} END {print s}')
 [ "$new" = $((2000 - k)) ] || fail "rerun scored $new samples; $((2000 - k)) were left after kill -9 ($k done)"
-[ "$(q 'select count(*) from scores')" = 2000 ] || fail "scores: $(q 'select count(*) from scores') rows, want 2000"
-[ "$(q 'select count(*) from (select sample_id, checkpoint_id from scores group by 1, 2)')" = 2000 ] \
+[ "$(q "$R" 'select count(*) from scores')" = 2000 ] || fail "scores: $(q "$R" 'select count(*) from scores') rows, want 2000"
+[ "$(q "$R" 'select count(*) from (select sample_id, checkpoint_id from scores group by 1, 2)')" = 2000 ] \
   || fail "duplicate scores"
-[ "$(q 'select count(distinct checkpoint_id) from scores')" = 2 ] || fail "scores of two models"
-[ "$(q 'PRAGMA integrity_check')" = ok ] || fail "integrity"
-$BIN score "$R" "${SCORE[@]}" >"$T/k3.out" 2>&1 || fail "third score run"
-[ "$(grep -c 'scored 0 new samples' "$T/k3.out")" = 2 ] || fail "a third run rescored: $(cat "$T/k3.out")"
-grep -q "sigmoid mean" "$T/k2.out" || fail "score summary lacks the sigmoid"
+[ "$(q "$R" 'select count(distinct checkpoint_id) from scores')" = 2 ] || fail "scores of two models"
+[ "$(q "$R" 'PRAGMA integrity_check')" = ok ] || fail "integrity"
+$BIN score "$R" "${SCORE[@]}" >"$TMP/k3.out" 2>&1 || fail "third score run"
+[ "$(grep -c 'scored 0 new samples' "$TMP/k3.out")" = 2 ] || fail "a third run rescored: $(cat "$TMP/k3.out")"
+grep -q "sigmoid mean" "$TMP/k2.out" || fail "score summary lacks the sigmoid"
 ok "score: killed after $k of 2000 scores, rerun scored the remaining $new, a third run none"
 
 # ---- rm-05 errors -------------------------------------------------------------------------------------
-if $BIN rm eval "$R" --model "$T/base.bin" --tokenizer "$TOK" 2>"$T/err" >/dev/null; then
+if $BIN rm eval "$R" --model "$TMP/base.bin" --tokenizer "$TOK" 2>"$TMP/err" >/dev/null; then
   fail "an LM checkpoint accepted as a reward model"
 fi
-grep -q "not a reward model" "$T/err" || fail "LM as RM: $(cat "$T/err")"
-if $BIN rm train "$T/nope" --track helpfulness --init "$T/base.bin" --tokenizer "$TOK" 2>/dev/null; then
+grep -q "not a reward model" "$TMP/err" || fail "LM as RM: $(cat "$TMP/err")"
+if $BIN rm train "$TMP/nope" --track helpfulness --init "$TMP/base.bin" --tokenizer "$TOK" 2>/dev/null; then
   fail "rm train on a missing run"
 fi
-$BIN init "$T/empty" >/dev/null
-if $BIN rm train "$T/empty" --track safety --init "$T/base.bin" --tokenizer "$TOK" 2>"$T/err"; then
+$BIN init "$TMP/empty" >/dev/null
+if $BIN rm train "$TMP/empty" --track safety --init "$TMP/base.bin" --tokenizer "$TOK" 2>"$TMP/err"; then
   fail "rm train without pairs"
 fi
-grep -q "no train pairs of track safety" "$T/err" || fail "no pairs: $(cat "$T/err")"
+grep -q "no train pairs of track safety" "$TMP/err" || fail "no pairs: $(cat "$TMP/err")"
 $BIN rm train "$R" --track bogus --init x --tokenizer y 2>/dev/null; [ $? = 2 ] || fail "bad --track not a usage error"
 ok "errors"
 
-[ $fails = 0 ] && echo "cli_rm: all passed" || echo "cli_rm: $fails failure(s)"
-[ $fails = 0 ]
+finish

@@ -15,22 +15,12 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 MODEL=$SHARED/models/aidreams260K.bin
-for f in "$TOK" "$MODEL"; do
-    if [ ! -f "$f" ]; then echo "SKIP: shared file $f not found"; exit 77; fi
-done
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 program not found"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed to generate test files"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-q() { sqlite3 "$1/rlhf.db" "$2"; }
+need_files "$TOK" "$MODEL"
+need_cmd sqlite3 "to read the store"
+need_cmd python3 "to generate test files"
 
 # ---- a run: dialogues for SFT, preference pairs for the reward models, prompts --------------------
 python3 - "$TMP" <<'PY'
@@ -146,5 +136,4 @@ g5=$(q "$A" "SELECT count(*) FROM metrics a JOIN metrics b ON b.stage_id = a.sta
 "$BIN" --help 2>&1 | grep -q "rs sweep" && ok "cli-rss-05 rlhf --help lists rs sweep" ||
     fail "cli-rss-05 rs sweep missing from rlhf --help"
 
-echo "$failures failure(s)"
-[ $failures -eq 0 ]
+finish

@@ -15,27 +15,13 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 TOK=$SHARED/models/aidreams260K_tok512.bin
 MODEL=$SHARED/models/aidreams260K.bin
-for f in "$TOK" "$MODEL"; do
-    if [ ! -f "$f" ]; then echo "SKIP: shared file $f not found"; exit 77; fi
-done
-if ! command -v sqlite3 >/dev/null; then echo "SKIP: sqlite3 program not found"; exit 77; fi
-TMP=$(mktemp -d)
+need_files "$TOK" "$MODEL"
+need_cmd sqlite3 "to read the store"
 BGPID=
-cleanup() {
-    [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-failures=0
-check() { # id, description, condition status
-    if [ "$3" -eq 0 ]; then echo "ok   $1 $2"; else echo "FAIL $1 $2"; failures=$((failures + 1)); fi
-}
-q() { sqlite3 "$1/rlhf.db" "$2"; }
+at_exit() { [ -n "$BGPID" ] && kill -9 "$BGPID" 2>/dev/null; }
 
 # a few dialogues (ShareGPT) and prompts (a prompt list)
 cat >"$TMP/dialogues.json" <<'EOF'
@@ -154,5 +140,4 @@ check cli-sft-06 "bad --data is a usage error" $?
 [ $? -eq 1 ] && grep -q "none.bin" "$TMP/err"
 check cli-sft-06 "missing policy names the file" $?
 
-[ $failures -eq 0 ] && echo "all passed" || echo "$failures failed"
-[ $failures -eq 0 ]
+finish

@@ -11,60 +11,42 @@
 # Environment: RLHF_BIN, RLHF_SHARED, RLHF_SRC. Exit 0 passed, 1 failed, 77 shared files missing.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 MODEL=$SHARED/models/llama2_tokenizer.model
 TOKBIN=$SHARED/models/llama2_tokenizer.bin
 
-if [ ! -x "$BIN" ]; then
-    echo "FAIL: the program $BIN is not built (set RLHF_BIN)"
-    exit 1
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-    echo "FAIL $1"
-    failures=$((failures + 1))
-}
 
 # ---- cli-tok-01 ----------------------------------------------------------------------------------
 echo "# cli-tok-01: help and usage errors"
 if "$BIN" tokenize --help >"$TMP/out" 2>&1; then
     for opt in --tokenizer --bos --eos --decode; do
-        if grep -q -- "$opt" "$TMP/out"; then pass "help lists $opt"; else fail "help lacks $opt"; fi
+        if grep -q -- "$opt" "$TMP/out"; then ok "help lists $opt"; else fail "help lacks $opt"; fi
     done
 else
     fail "tokenize --help exits non-zero"
 fi
 "$BIN" tokenize "text" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 2 ] && grep -q -- "--tokenizer is required" "$TMP/err"; then pass "missing --tokenizer -> 2"; else fail "missing --tokenizer -> $rc"; fi
+if [ $rc -eq 2 ] && grep -q -- "--tokenizer is required" "$TMP/err"; then ok "missing --tokenizer -> 2"; else fail "missing --tokenizer -> $rc"; fi
 
-if [ ! -f "$MODEL" ] || [ ! -f "$TOKBIN" ]; then
-    echo "SKIP: shared file $MODEL or $TOKBIN not found (set RLHF_SHARED)"
-    [ $failures -eq 0 ] && exit 77
-    exit 1
-fi
+need_files "$MODEL" "$TOKBIN"
 "$BIN" tokenize -z "$MODEL" one two >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 2 ]; then pass "two TEXT arguments -> 2"; else fail "two TEXT arguments -> $rc"; fi
+if [ $rc -eq 2 ]; then ok "two TEXT arguments -> 2"; else fail "two TEXT arguments -> $rc"; fi
 "$BIN" tokenize -z "$MODEL" --decode 12 abc >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 2 ] && grep -q "not a token id" "$TMP/err"; then pass "--decode abc -> 2"; else fail "--decode abc -> $rc"; fi
+if [ $rc -eq 2 ] && grep -q "not a token id" "$TMP/err"; then ok "--decode abc -> 2"; else fail "--decode abc -> $rc"; fi
 
 # ---- cli-tok-02 ----------------------------------------------------------------------------------
 echo "# cli-tok-02: DATA.md facts"
 for T in "$MODEL" "$TOKBIN"; do
     got=$("$BIN" tokenize --tokenizer "$T" "Hello world" 2>"$TMP/err")
-    if [ "$got" = "15043 3186" ]; then pass "$(basename "$T"): Hello world -> $got"; else fail "$(basename "$T"): Hello world -> '$got' $(cat "$TMP/err")"; fi
+    if [ "$got" = "15043 3186" ]; then ok "$(basename "$T"): Hello world -> $got"; else fail "$(basename "$T"): Hello world -> '$got' $(cat "$TMP/err")"; fi
     got=$("$BIN" tokenize --tokenizer "$T" --bos --eos "Hello world")
-    if [ "$got" = "1 15043 3186 2" ]; then pass "$(basename "$T"): --bos --eos -> $got"; else fail "$(basename "$T"): --bos --eos -> '$got'"; fi
+    if [ "$got" = "1 15043 3186 2" ]; then ok "$(basename "$T"): --bos --eos -> $got"; else fail "$(basename "$T"): --bos --eos -> '$got'"; fi
 done
 got=$("$BIN" tokenize -z "$MODEL" "")
-if [ -z "$got" ]; then pass "empty text -> no ids"; else fail "empty text -> '$got'"; fi
+if [ -z "$got" ]; then ok "empty text -> no ids"; else fail "empty text -> '$got'"; fi
 
 # ---- cli-tok-03 ----------------------------------------------------------------------------------
 echo "# cli-tok-03: .model and .bin agree; ids equal SentencePiece's"
@@ -77,7 +59,7 @@ newlines" "café naïve 你好 😀 👨‍👩‍👧‍👦" "1234567890")
 for s in "${texts[@]}"; do
     a=$("$BIN" tokenize -z "$MODEL" "$s")
     b=$("$BIN" tokenize -z "$TOKBIN" "$s")
-    if [ -n "$a" ] && [ "$a" = "$b" ]; then pass ".model = .bin for '${s:0:20}'"; else fail ".model '$a' vs .bin '$b' for '${s:0:20}'"; fi
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then ok ".model = .bin for '${s:0:20}'"; else fail ".model '$a' vs .bin '$b' for '${s:0:20}'"; fi
 done
 FIX=$SRC/tests/fixtures/spm_llama2_cases.txt
 if [ -f "$FIX" ]; then
@@ -102,7 +84,7 @@ if [ -f "$FIX" ]; then
         n=$((n + 1))
         [ $n -ge 30 ] && break
     done <"$FIX"
-    if [ $n -ge 20 ] && [ $bad -eq 0 ]; then pass "$n fixture strings: ids equal SentencePiece's"; else fail "$bad of $n fixture strings differ"; fi
+    if [ $n -ge 20 ] && [ $bad -eq 0 ]; then ok "$n fixture strings: ids equal SentencePiece's"; else fail "$bad of $n fixture strings differ"; fi
 else
     fail "fixture $FIX missing"
 fi
@@ -111,34 +93,29 @@ fi
 echo "# cli-tok-04: --decode"
 for T in "$MODEL" "$TOKBIN"; do
     got=$("$BIN" tokenize -z "$T" --decode 1 15043 3186 2)
-    if [ "$got" = "Hello world" ]; then pass "$(basename "$T"): decode args -> '$got'"; else fail "$(basename "$T"): decode args -> '$got'"; fi
+    if [ "$got" = "Hello world" ]; then ok "$(basename "$T"): decode args -> '$got'"; else fail "$(basename "$T"): decode args -> '$got'"; fi
     got=$(echo "1 15043, 3186" | "$BIN" tokenize -z "$T" --decode)
-    if [ "$got" = "Hello world" ]; then pass "$(basename "$T"): decode stdin -> '$got'"; else fail "$(basename "$T"): decode stdin -> '$got'"; fi
+    if [ "$got" = "Hello world" ]; then ok "$(basename "$T"): decode stdin -> '$got'"; else fail "$(basename "$T"): decode stdin -> '$got'"; fi
 done
 s="Ünïcödé  and 中文 and 🎉, [INST] x [/INST]"
 ids=$("$BIN" tokenize -z "$MODEL" "$s")
 # shellcheck disable=SC2086
 back=$("$BIN" tokenize -z "$MODEL" --decode $ids)
-if [ "$back" = "$s" ]; then pass ".model round trip without BOS"; else fail ".model round trip: '$back'"; fi
+if [ "$back" = "$s" ]; then ok ".model round trip without BOS"; else fail ".model round trip: '$back'"; fi
 printf 'from stdin\n' >"$TMP/in"
 got=$("$BIN" tokenize -z "$MODEL" <"$TMP/in")
 want=$("$BIN" tokenize -z "$MODEL" "from stdin
 ")
-if [ -n "$got" ] && [ "$got" = "$want" ]; then pass "text from stdin -> $got"; else fail "text from stdin -> '$got' want '$want'"; fi
+if [ -n "$got" ] && [ "$got" = "$want" ]; then ok "text from stdin -> $got"; else fail "text from stdin -> '$got' want '$want'"; fi
 
 # ---- cli-tok-05 ----------------------------------------------------------------------------------
 echo "# cli-tok-05: errors"
 head -c 1000 "$MODEL" >"$TMP/cut.model"
 "$BIN" tokenize -z "$TMP/cut.model" "x" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "cut.model" "$TMP/err"; then pass "truncated .model -> 1: $(head -1 "$TMP/err")"; else fail "truncated .model -> $rc: $(head -2 "$TMP/err")"; fi
+if [ $rc -eq 1 ] && grep -q "cut.model" "$TMP/err"; then ok "truncated .model -> 1: $(head -1 "$TMP/err")"; else fail "truncated .model -> $rc: $(head -2 "$TMP/err")"; fi
 "$BIN" tokenize -z "$MODEL" --decode 15043 32000 >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "32000" "$TMP/err"; then pass "id 32000 -> 1"; else fail "id 32000 -> $rc: $(head -2 "$TMP/err")"; fi
+if [ $rc -eq 1 ] && grep -q "32000" "$TMP/err"; then ok "id 32000 -> 1"; else fail "id 32000 -> $rc: $(head -2 "$TMP/err")"; fi
 
-if [ $failures -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "all checks passed"
-exit 0
+finish

@@ -18,38 +18,11 @@
 # sentencepiece is missing (after the checks that need neither have passed).
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-SHARED=${RLHF_SHARED:-$SRC/../shared}
+. "$(dirname "$0")/lib.sh"
 PY=${PYTHON:-/usr/bin/python3}
 BROWN=$SHARED/data/corpus/brown.txt.gz
 AUSTEN=$SHARED/data/corpus/janeausten.txt.gz
 LLAMA=$SHARED/models/llama2_tokenizer.model
-
-if [ ! -x "$BIN" ]; then
-    echo "FAIL: the program $BIN is not built (set RLHF_BIN)"
-    exit 1
-fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-fail() {
-    echo "FAIL $1"
-    failures=$((failures + 1))
-}
-finish() {
-    if [ $failures -ne 0 ]; then
-        echo "$failures check(s) failed"
-        exit 1
-    fi
-    if [ -n "${1:-}" ]; then
-        echo "SKIP: $1"
-        exit 77
-    fi
-    echo "all checks passed"
-    exit 0
-}
 
 # ---- cli-tt-01 ----------------------------------------------------------------------------------------
 echo "# cli-tt-01: help, usage errors, missing file"
@@ -57,17 +30,17 @@ if "$BIN" tokenizer train --help >"$TMP/out" 2>&1; then
     for opt in --corpus --out --vocab --character-coverage --max-bytes --dump-words --threads; do
         grep -q -- "$opt" "$TMP/out" || fail "help lacks $opt"
     done
-    pass "tokenizer train --help"
+    ok "tokenizer train --help"
 else
     fail "tokenizer train --help exits $?"
 fi
-"$BIN" --help | grep -q "tokenizer train" && pass "rlhf --help lists tokenizer train" || fail "rlhf --help lacks tokenizer train"
+"$BIN" --help | grep -q "tokenizer train" && ok "rlhf --help lists tokenizer train" || fail "rlhf --help lacks tokenizer train"
 usage() { # what, pattern, args...
     local what=$1 pat=$2
     shift 2
     "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
     local rc=$?
-    if [ $rc -eq 2 ] && grep -q -- "$pat" "$TMP/err"; then pass "$what -> 2"; else fail "$what -> $rc: $(head -2 "$TMP/err")"; fi
+    if [ $rc -eq 2 ] && grep -q -- "$pat" "$TMP/err"; then ok "$what -> 2"; else fail "$what -> $rc: $(head -2 "$TMP/err")"; fi
 }
 echo "x y z" >"$TMP/tiny.txt"
 usage "no --corpus" "--corpus is required" tokenizer train --out "$TMP/x.model"
@@ -76,31 +49,29 @@ usage "bad --vocab" "--vocab" tokenizer train --corpus "$TMP/tiny.txt" --out "$T
 usage "bad --character-coverage" "--character-coverage" tokenizer train --corpus "$TMP/tiny.txt" --out "$TMP/x.model" --character-coverage 1.5
 "$BIN" tokenizer train --corpus "$TMP/tiny.txt" "$TMP/nope.txt.gz" --out "$TMP/x.model" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "nope.txt.gz" "$TMP/err" && [ ! -e "$TMP/x.model" ]; then pass "missing corpus file -> 1: $(head -1 "$TMP/err")"; else fail "missing corpus file -> $rc: $(head -2 "$TMP/err")"; fi
+if [ $rc -eq 1 ] && grep -q "nope.txt.gz" "$TMP/err" && [ ! -e "$TMP/x.model" ]; then ok "missing corpus file -> 1: $(head -1 "$TMP/err")"; else fail "missing corpus file -> $rc: $(head -2 "$TMP/err")"; fi
 "$BIN" tokenizer train --corpus "$TMP/tiny.txt" --out "$TMP/x.model" --vocab 300 >"$TMP/out" 2>"$TMP/err"
 rc=$?
-if [ $rc -eq 1 ] && grep -q "too large" "$TMP/err"; then pass "vocab too large for the corpus -> 1"; else fail "vocab too large -> $rc: $(head -2 "$TMP/err")"; fi
+if [ $rc -eq 1 ] && grep -q "too large" "$TMP/err"; then ok "vocab too large for the corpus -> 1"; else fail "vocab too large -> $rc: $(head -2 "$TMP/err")"; fi
 
 # ---- cli-tt-02 ----------------------------------------------------------------------------------------
-for f in "$BROWN" "$AUSTEN"; do
-    [ -f "$f" ] || finish "shared file $f not found (set RLHF_SHARED)"
-done
+need_files "$BROWN" "$AUSTEN"
 echo "# cli-tt-02: training on a slice of the shared corpus"
 MODEL=$TMP/tok.model
 if "$BIN" tokenizer train --corpus "$BROWN" --max-bytes 3000000 --vocab 2048 --out "$MODEL" \
     --dump-words "$TMP/words.tsv" --dump-count 5000 --progress >"$TMP/out" 2>"$TMP/err"; then
-    pass "trained: $(tr '\n' ' ' <"$TMP/out")"
-    if grep -q "merges .*ETA" "$TMP/err"; then pass "progress line with ETA"; else fail "no progress line: $(head -c 200 "$TMP/err")"; fi
+    ok "trained: $(tr '\n' ' ' <"$TMP/out")"
+    if grep -q "merges .*ETA" "$TMP/err"; then ok "progress line with ETA"; else fail "no progress line: $(head -c 200 "$TMP/err")"; fi
 else
     fail "training -> $?: $(head -3 "$TMP/err")"
     finish
 fi
 "$BIN" tokenizer train --corpus "$BROWN" --max-bytes 3000000 --vocab 2048 --out "$TMP/tok2.model" -q
-if cmp -s "$MODEL" "$TMP/tok2.model"; then pass "same corpus and options, same bytes"; else fail "two runs gave different files"; fi
+if cmp -s "$MODEL" "$TMP/tok2.model"; then ok "same corpus and options, same bytes"; else fail "two runs gave different files"; fi
 
 # ---- cli-tt-03 ----------------------------------------------------------------------------------------
 if ! "$PY" -c "import sentencepiece" 2>/dev/null; then
-    finish "$PY has no sentencepiece module (Debian: python3-sentencepiece); SentencePiece checks not run"
+    skip "$PY has no sentencepiece module (Debian: python3-sentencepiece); SentencePiece checks not run"
 fi
 echo "# cli-tt-03: SentencePiece loads and encodes with the model"
 # held-out text: Jane Austen was not trained on

@@ -14,16 +14,8 @@
 # Environment: RLHF_BIN, RLHF_SRC. Exit 0 passed, 1 failed, 77 skipped.
 set -u
 
-SRC=${RLHF_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
-BIN=${RLHF_BIN:-$SRC/build/rlhf}
-if ! command -v sqlite3 >/dev/null; then echo "SKIP: sqlite3 program not found"; exit 77; fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-check() { # id, description, condition status
-    if [ "$3" -eq 0 ]; then echo "ok   $1 $2"; else echo "FAIL $1 $2"; failures=$((failures + 1)); fi
-}
-q() { sqlite3 "$1/rlhf.db" "$2"; }
+. "$(dirname "$0")/lib.sh"
+need_cmd sqlite3 "to read the store"
 W=$TMP/w
 
 # ---- 01 build ----------------------------------------------------------------------------------------
@@ -129,5 +121,4 @@ check cli-world-06c "unknown --policy: exit 1" $?
 [ $? = 2 ]
 check cli-world-06d "compare without --b: exit 2" $?
 
-if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi
-echo "all world checks passed"
+finish
