@@ -36,7 +36,7 @@ row() { rows+=("$(printf '%-58s %s' "$1" "$2")"); }
 
 echo "== device"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"; } | tee "$OUT_DIR/gpu.txt"
-missing=$(ldd "$BIN" 2>/dev/null | grep "not found")
+missing=$(ldd "$BIN" "$(dirname "$BIN")/librlhf_cuda.so" 2>/dev/null | grep "not found")
 if [ -n "$missing" ]; then
     echo "shared libraries missing on this machine (carry them or build here):"
     echo "$missing"

@@ -14,11 +14,69 @@
 #include "cpu_impl.h"
 
 #ifdef RLHF_HAVE_CUDA
-/* cuda/backend.cu; precision -1 = default ($RLHF_CUDA_PRECISION, else bf16), 0 fp32, 1 tf32, 2 bf16 */
-rlhf_status rlhf_backend_cuda(int device, int precision, const rlhf_backend **out);
-rlhf_status rlhf_cuda_device_name(const rlhf_backend *be, char *buf, size_t cap);
-rlhf_status rlhf_cuda_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N, int64_t K,
-                                double min_time, double *tflops);
+#include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* The CUDA backend is the module librlhf_cuda.so (the .cu files of cuda/), loaded on first use: from
+ * $RLHF_CUDA_LIB when set, else beside the running program, else by the loader's search path.
+ * Its entry points (cuda/backend.cu): precision -1 = default ($RLHF_CUDA_PRECISION, else bf16),
+ * 0 fp32, 1 tf32, 2 bf16. */
+typedef rlhf_status (*cuda_get_fn)(int device, int precision, const rlhf_backend **out);
+typedef rlhf_status (*cuda_name_fn)(const rlhf_backend *be, char *buf, size_t cap);
+typedef rlhf_status (*cuda_rate_fn)(const rlhf_backend *be, int64_t M, int64_t N, int64_t K,
+                                    double min_time, double *tflops);
+static struct {
+    pthread_once_t once;
+    cuda_get_fn get;
+    cuda_name_fn name;
+    cuda_rate_fn rate;
+    char why[512]; /* why loading failed */
+} cuda_mod = {PTHREAD_ONCE_INIT, NULL, NULL, NULL, ""};
+
+static void *cuda_sym(void *h, const char *name) {
+    void *p = dlsym(h, name);
+    if (!p && !cuda_mod.why[0]) snprintf(cuda_mod.why, sizeof cuda_mod.why, "%s", dlerror());
+    return p;
+}
+
+static void cuda_load(void) {
+    char path[4096];
+    const char *env = getenv("RLHF_CUDA_LIB");
+    void *h = NULL;
+    if (env && env[0]) {
+        h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+        if (n > 0) {
+            path[n] = 0;
+            char *slash = strrchr(path, '/');
+            if (slash) {
+                strcpy(slash + 1, "librlhf_cuda.so");
+                h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            }
+        }
+        if (!h) h = dlopen("librlhf_cuda.so", RTLD_NOW | RTLD_LOCAL);
+    }
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(cuda_mod.why, sizeof cuda_mod.why, "%s", e ? e : "dlopen failed");
+        return;
+    }
+    void *g = cuda_sym(h, "rlhf_backend_cuda"), *nm = cuda_sym(h, "rlhf_cuda_device_name"),
+         *rt = cuda_sym(h, "rlhf_cuda_gemm_rate");
+    if (!g || !nm || !rt) return;
+    memcpy(&cuda_mod.get, &g, sizeof g); /* object to function pointer, as POSIX allows */
+    memcpy(&cuda_mod.name, &nm, sizeof nm);
+    memcpy(&cuda_mod.rate, &rt, sizeof rt);
+}
+
+/* RLHF_OK when the module is loaded (once per process); else RLHF_ERR_UNSUPPORTED with why. */
+static rlhf_status cuda_module(void) {
+    pthread_once(&cuda_mod.once, cuda_load);
+    if (cuda_mod.get) return RLHF_OK;
+    return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "CUDA backend module not loaded: %s", cuda_mod.why);
+}
 #endif
 
 /* ---- memory ---- */
@@ -139,7 +197,8 @@ rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
     int dev, prec;
     if (parse_cuda_name(name, &dev, &prec)) {
 #ifdef RLHF_HAVE_CUDA
-        return rlhf_backend_cuda(dev, prec, out);
+        RLHF_TRY(cuda_module());
+        return cuda_mod.get(dev, prec, out);
 #else
         (void)dev;
         (void)prec;
@@ -154,7 +213,10 @@ rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
 rlhf_status rlhf_backend_device_name(const rlhf_backend *be, char *buf, size_t cap) {
     if (!be || !buf || cap == 0) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_device_name: NULL");
 #ifdef RLHF_HAVE_CUDA
-    if (be->device >= 0) return rlhf_cuda_device_name(be, buf, cap);
+    if (be->device >= 0) {
+        RLHF_TRY(cuda_module());
+        return cuda_mod.name(be, buf, cap);
+    }
 #endif
     snprintf(buf, cap, "CPU (%d threads)", rlhf_get_threads());
     return RLHF_OK;
@@ -167,7 +229,10 @@ rlhf_status rlhf_backend_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N,
         return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_gemm_rate: bad arguments");
     *tflops = -1;
 #ifdef RLHF_HAVE_CUDA
-    if (be->device >= 0) return rlhf_cuda_gemm_rate(be, M, N, K, min_time, tflops);
+    if (be->device >= 0) {
+        RLHF_TRY(cuda_module());
+        return cuda_mod.rate(be, M, N, K, min_time, tflops);
+    }
 #endif
     (void)min_time;
     return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "bf16 GEMM rate: backend %s is not a GPU",
