@@ -5,7 +5,7 @@
 # downloaded: the world, the tokenizer and the base model are made on the spot.
 #
 #   bash scripts/demo.sh [rlhf demo options]     e.g. --quick (about 2 minutes), --out DIR
-# Default: about 15 minutes on 2 idle cores, into ./rlhf-demo; run it again to continue after
+# Default: about 8 minutes on 2 cores (budget 15), into ./rlhf-demo; run it again to continue after
 # Ctrl-C. The report is rlhf-demo/run/report/index.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."

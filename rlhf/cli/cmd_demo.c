@@ -931,7 +931,8 @@ static void summary(const demo *d) {
         printf("  GAtt recall at turns >= 6: without %.1f%% (%" PRId64 " probes), with %.1f%% (%" PRId64
                " probes)\n", 100 * r0, n0, 100 * r1, n1);
     else
-        printf("  GAtt recall: not run\n");
+        printf("  GAtt recall at turns >= 6: not measured (gatt not run, or no dialogue reached "
+               "turn 6 within the context)\n");
     rlhf_error_clear();
     rlhf_store_close(s);
     free(q);
