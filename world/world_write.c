@@ -661,7 +661,7 @@ static rlhf_status write_readme(wctx *x) {
             "The demo world (seed %llu, size %s), written by `rlhf world build`.\n"
             "See world/README.md in the source tree for the families, the judges and the files.\n\n"
             "Tokenizer and base model (plain text):\n"
-            "  rlhf tokenizer train --corpus %s/corpus.txt --vocab 1024 --out TOK.model\n"
+            "  rlhf tokenizer train --corpus %s/corpus.txt --vocab 800 --out TOK.model\n"
             "  rlhf pretrain --corpus %s/corpus.txt --tokenizer TOK.model --config tiny --out PT\n\n"
             "Import into a run (formats are detected; eval prompts and eval pairs go to the eval "
             "split):\n"
