@@ -613,20 +613,32 @@ rlhf_status rlhf_store_dialogue_add(rlhf_store *s, const rlhf_store_dialogue *d,
                           d->stage_id, d->src_index, 0, 0, 2, id);
 }
 
-rlhf_status rlhf_store_sample_add(rlhf_store *s, const rlhf_store_sample *x, int64_t *id) {
-    if (x->n_tokens < 0) return RLHF_ERR(RLHF_ERR_ARG, "sample: negative token count");
-    size_t nb = (size_t)x->n_tokens * 4;
-    uint8_t *tok = malloc(nb ? nb : 1), *lp = NULL;
-    if (!tok) return RLHF_ERR(RLHF_ERR_NOMEM, "sample: cannot allocate %zu bytes", nb);
-    rlhf_store_pack_i32(x->tokens, x->n_tokens, tok);
-    if (x->logprobs) {
-        lp = malloc(nb ? nb : 1);
-        if (!lp) {
-            free(tok);
-            return RLHF_ERR(RLHF_ERR_NOMEM, "sample: cannot allocate %zu bytes", nb);
+/* Packs a generation's token ids (and log-probs, when given) into little-endian BLOBs of
+ * *nb = 4 n bytes each (*lp NULL without log-probs); the caller frees *tok and *lp. */
+static rlhf_status pack_generation(const char *what, const int32_t *tokens, const float *logprobs,
+                                   int32_t n, uint8_t **tok, uint8_t **lp, size_t *nb) {
+    *tok = *lp = NULL;
+    if (n < 0) return RLHF_ERR(RLHF_ERR_ARG, "%s: negative token count", what);
+    *nb = (size_t)n * 4;
+    *tok = malloc(*nb ? *nb : 1);
+    if (!*tok) return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate %zu bytes", what, *nb);
+    rlhf_store_pack_i32(tokens, n, *tok);
+    if (logprobs) {
+        *lp = malloc(*nb ? *nb : 1);
+        if (!*lp) {
+            free(*tok);
+            *tok = NULL;
+            return RLHF_ERR(RLHF_ERR_NOMEM, "%s: cannot allocate %zu bytes", what, *nb);
         }
-        rlhf_store_pack_f32(x->logprobs, x->n_tokens, lp);
+        rlhf_store_pack_f32(logprobs, n, *lp);
     }
+    return RLHF_OK;
+}
+
+rlhf_status rlhf_store_sample_add(rlhf_store *s, const rlhf_store_sample *x, int64_t *id) {
+    size_t nb;
+    uint8_t *tok, *lp;
+    RLHF_TRY(pack_generation("sample", x->tokens, x->logprobs, x->n_tokens, &tok, &lp, &nb));
     sqlite3_stmt *st = NULL;
     rlhf_status r = stmt(s,
                          "INSERT INTO samples (prompt_id, round, checkpoint_id, idx, seed, "
@@ -661,19 +673,9 @@ rlhf_status rlhf_store_sample_add(rlhf_store *s, const rlhf_store_sample *x, int
 }
 
 rlhf_status rlhf_store_rollout_add(rlhf_store *s, const rlhf_store_rollout *x, int64_t *id) {
-    if (x->n_tokens < 0) return RLHF_ERR(RLHF_ERR_ARG, "rollout: negative token count");
-    size_t nb = (size_t)x->n_tokens * 4;
-    uint8_t *tok = malloc(nb ? nb : 1), *lp = NULL;
-    if (!tok) return RLHF_ERR(RLHF_ERR_NOMEM, "rollout: cannot allocate %zu bytes", nb);
-    rlhf_store_pack_i32(x->tokens, x->n_tokens, tok);
-    if (x->logprobs) {
-        lp = malloc(nb ? nb : 1);
-        if (!lp) {
-            free(tok);
-            return RLHF_ERR(RLHF_ERR_NOMEM, "rollout: cannot allocate %zu bytes", nb);
-        }
-        rlhf_store_pack_f32(x->logprobs, x->n_tokens, lp);
-    }
+    size_t nb;
+    uint8_t *tok, *lp;
+    RLHF_TRY(pack_generation("rollout", x->tokens, x->logprobs, x->n_tokens, &tok, &lp, &nb));
     sqlite3_stmt *st = NULL;
     rlhf_status r = stmt(s,
                          "INSERT INTO rollouts (stage_id, iteration, idx, prompt_id, "

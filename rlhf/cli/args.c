@@ -304,3 +304,11 @@ void cli_print_config(FILE *f, const rlhf_model_config *c) {
             c->head == RLHF_HEAD_LM ? (c->tied_head ? " (tied)" : " (untied)") : "",
             (double)c->norm_eps, (double)c->rope_theta);
 }
+
+char *cli_strdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}

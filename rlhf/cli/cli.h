@@ -201,6 +201,8 @@ void cli_progress_cb(void *ctx, int64_t done, int64_t total);
 
 struct rlhf_store;
 struct ds_chat_tokens;
+/* A malloc'ed copy of s; NULL when s is NULL or memory runs out. */
+char *cli_strdup(const char *s);
 /* mkdir -p. */
 rlhf_status cli_mkdirs(const char *dir);
 /* Registers path (file or HF dir) in the run with role (kept when already registered). */

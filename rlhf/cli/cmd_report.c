@@ -50,14 +50,6 @@ typedef struct report {
     int32_t n_data, n_not_run;
 } report;
 
-static char *dup_or_null(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static rlhf_status stage_row_add(void *ctx, const rlhf_store_row *r) {
     report *rp = ctx;
     if (rp->n_st == rp->cap_st) {
@@ -75,7 +67,7 @@ static rlhf_status stage_row_add(void *ctx, const rlhf_store_row *r) {
     const int col[8] = {1, 2, 3, 4, 5, 6, 7, 11};
     rp->n_st++; /* counted before the copies so that a failed copy is freed with the rest */
     for (int i = 0; i < 8; i++) {
-        *dst[i] = dup_or_null(r->text[col[i]]);
+        *dst[i] = cli_strdup(r->text[col[i]]);
         if (r->text[col[i]] && !*dst[i]) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
     }
     return RLHF_OK;
@@ -91,8 +83,8 @@ static rlhf_status ckpt_row_add(void *ctx, const rlhf_store_checkpoint *c) {
         rp->cap_ck = cap;
     }
     ckpt_row *x = &rp->ck[rp->n_ck++];
-    *x = (ckpt_row){c->id, c->parent_id, c->step, c->stage_id, dup_or_null(c->role),
-                    dup_or_null(c->path)};
+    *x = (ckpt_row){c->id, c->parent_id, c->step, c->stage_id, cli_strdup(c->role),
+                    cli_strdup(c->path)};
     if (!x->role || !x->path) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
     return RLHF_OK;
 }
@@ -174,7 +166,7 @@ static rlhf_status mset_add(void *ctx, int64_t stage, int64_t step, const char *
         }
         s = &m->v[m->n++];
         *s = (mseries){0};
-        s->name = dup_or_null(name);
+        s->name = cli_strdup(name);
         if (!s->name) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
     }
     if (s->n == s->cap) {
@@ -1093,7 +1085,7 @@ int cmd_report(int argc, char **argv) {
     RLHF_TRY_GOTO(st, rlhf_store_checkpoints_each(rp.s, ckpt_row_add, &rp), fail);
     RLHF_TRY_GOTO(st, report_write(&rp), fail);
     if (out) {
-        path = dup_or_null(out);
+        path = cli_strdup(out);
     } else {
         size_t n = strlen(pos[0]) + 32;
         path = malloc(n);

@@ -1055,14 +1055,6 @@ typedef struct prompt_list {
     int64_t n, cap;
 } prompt_list;
 
-static char *dup_or_null(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static rlhf_status collect_prompt(void *ctx, const rlhf_store_prompt *p) {
     prompt_list *l = ctx;
     if (l->n == l->cap) {
@@ -1074,8 +1066,8 @@ static rlhf_status collect_prompt(void *ctx, const rlhf_store_prompt *p) {
     }
     prompt_row *r = &l->v[l->n];
     r->id = p->id;
-    r->text = dup_or_null(p->text);
-    r->system = dup_or_null(p->system);
+    r->text = cli_strdup(p->text);
+    r->system = cli_strdup(p->system);
     if (!r->text || (p->system && !r->system)) {
         free(r->text);
         free(r->system);
@@ -1131,7 +1123,7 @@ static rlhf_status collect_sample(void *ctx, const rlhf_store_sample *x) {
     sample_row *r = &l->v[l->n];
     r->id = x->id;
     r->prompt_id = x->prompt_id;
-    r->text = dup_or_null(x->text ? x->text : "");
+    r->text = cli_strdup(x->text ? x->text : "");
     if (!r->text) return RLHF_ERR(RLHF_ERR_NOMEM, "out of memory for samples");
     l->n++;
     return RLHF_OK;
