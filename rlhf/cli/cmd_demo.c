@@ -293,9 +293,11 @@ static int demo_exec(demo *d, int (*fn)(int, char **), dargv *a) {
     return rc;
 }
 
-/* The global options passed on to every computing command. */
+/* The global options passed on to every command (each takes the common options). */
 static void da_common(dargv *a, const demo *d) {
     da(a, "--threads=%d", (int)d->com.threads);
+    if (d->com.device) da(a, "--device=%s", d->com.device);
+    if (d->com.precision) da(a, "--precision=%s", d->com.precision);
     if (d->com.progress) da(a, "--progress");
 }
 
@@ -1025,6 +1027,11 @@ int cmd_demo(int argc, char **argv) {
     if (seed != 1) {
         size_t l = strlen(d->rerun);
         snprintf(d->rerun + l, sizeof d->rerun - l, " --seed %" PRIu64, seed);
+    }
+    if (d->com.device) {
+        size_t l = strlen(d->rerun);
+        snprintf(d->rerun + l, sizeof d->rerun - l, " --device %s%s%s", d->com.device,
+                 d->com.precision ? " --precision " : "", d->com.precision ? d->com.precision : "");
     }
     d->t0 = cli_now();
     /* the run store first: it records the demo's stages */

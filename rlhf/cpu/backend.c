@@ -3,7 +3,8 @@
  * "Device" memory on the CPU is host memory: alloc is a 64-byte aligned, zero-filled rlhf_alloc,
  * to_device/to_host/copy are memcpy, zero is memset and sync does nothing. The ops live in the
  * other files of this directory (see cpu_impl.h). rlhf_backend_get also resolves "cuda"/"cuda:N"
- * to the CUDA backend when the library was built with it (RLHF_HAVE_CUDA).
+ * to the CUDA backend module (built by nvcc: RLHF_HAVE_CUDA; the loader, RLHF_CUDA_LOADER, is also
+ * built for the CPU emulation of that module, tests/cuemu, which tests name in $RLHF_CUDA_LIB).
  */
 #include <cblas.h>
 #include <omp.h>
@@ -13,7 +14,7 @@
 
 #include "cpu_impl.h"
 
-#ifdef RLHF_HAVE_CUDA
+#ifdef RLHF_CUDA_LOADER
 #include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -196,7 +197,12 @@ rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
     }
     int dev, prec;
     if (parse_cuda_name(name, &dev, &prec)) {
-#ifdef RLHF_HAVE_CUDA
+#ifdef RLHF_CUDA_LOADER
+#ifndef RLHF_HAVE_CUDA
+        const char *lib = getenv("RLHF_CUDA_LIB"); /* only an explicit module (the emulator) */
+        if (!lib || !lib[0])
+            return RLHF_ERR(RLHF_ERR_UNSUPPORTED, "CUDA backend not built (asked for '%s')", name);
+#endif
         RLHF_TRY(cuda_module());
         return cuda_mod.get(dev, prec, out);
 #else
@@ -212,7 +218,7 @@ rlhf_status rlhf_backend_get(const char *name, const rlhf_backend **out) {
 
 rlhf_status rlhf_backend_device_name(const rlhf_backend *be, char *buf, size_t cap) {
     if (!be || !buf || cap == 0) return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_device_name: NULL");
-#ifdef RLHF_HAVE_CUDA
+#ifdef RLHF_CUDA_LOADER
     if (be->device >= 0) {
         RLHF_TRY(cuda_module());
         return cuda_mod.name(be, buf, cap);
@@ -228,7 +234,7 @@ rlhf_status rlhf_backend_gemm_rate(const rlhf_backend *be, int64_t M, int64_t N,
         K > INT32_MAX)
         return RLHF_ERR(RLHF_ERR_ARG, "rlhf_backend_gemm_rate: bad arguments");
     *tflops = -1;
-#ifdef RLHF_HAVE_CUDA
+#ifdef RLHF_CUDA_LOADER
     if (be->device >= 0) {
         RLHF_TRY(cuda_module());
         return cuda_mod.rate(be, M, N, K, min_time, tflops);
