@@ -6,9 +6,10 @@
  * contract's rules (accumulating outputs pre-filled with the same random values, overwritten
  * ones with NaN on the GPU side, logprob_bwd in place). fp32 mode must agree within TOL (1e-5,
  * normalized: max|cuda-cpu| / max|cpu|); the failing line prints the worst index and the first
- * mismatches. Matmuls in tf32 and bf16 mode are checked against the stated bounds TOL_TF32 and
- * TOL_BF16. Then the whole model (tiny GQA config): logits, loss, every gradient, one AdamW step;
- * the sampler op (V 32000, 83 and 1): identical greedy (and top_k=1) tokens, seeded top-p tokens
+ * mismatches. Matmuls and attention in tf32 and bf16 mode are checked against the stated bounds
+ * TOL_TF32 and TOL_BF16 (attention's GEMM path uses the instance's precision; $RLHF_CUDA_ATTN
+ * picks the path, see cuda/attention.cu). Then the whole model (tiny GQA config): logits, loss,
+ * every gradient, one AdamW step; the sampler op (V 32000, 83 and 1): identical greedy (and top_k=1) tokens, seeded top-p tokens
  * equal in >= 99% of rows (rounding at a boundary may move a draw), every CUDA draw inside the
  * top-k/top-p set (judged in double on the host), the rows' RNG states equal to the CPU's after
  * the call (one uniform per row when not greedy), logp within 1e-5; and greedy generation from
@@ -320,7 +321,8 @@ static void attn_run(const rlhf_backend *b, int32_t B, int32_t T, int32_t NH, in
     b->free(b, DQ), b->free(b, DK), b->free(b, DV), b->free(b, S);
 }
 
-static void attn_case(int32_t B, int32_t T, int32_t NH, int32_t NKV, int32_t HS, bool packed) {
+static void attn_case_p(int32_t B, int32_t T, int32_t NH, int32_t NKV, int32_t HS, bool packed,
+                        double tol, const char *prec) {
     size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
     float *q = rnd(nq, 1), *kk = rnd(nk, 1), *v = rnd(nk, 1), *dout = rnd(nq, 1);
     int32_t *seg = NULL;
@@ -339,15 +341,19 @@ static void attn_case(int32_t B, int32_t T, int32_t NH, int32_t NKV, int32_t HS,
         dk[k] = malloc(nk * 4), dv[k] = malloc(nk * 4);
     BOTH(attn_run, B, T, NH, NKV, HS, seg, q, kk, v, dout, o, l, dq, dk, dv);
     char m[96];
-    snprintf(m, sizeof m, "attention B=%d T=%d NH=%d NKV=%d HS=%d%s out", B, T, NH, NKV, HS,
-             packed ? " packed" : "");
-    compare(m, o[1], o[0], nq, TOL);
-    compare("  lse", l[1], l[0], (size_t)B * NH * T, TOL);
-    compare("  dq", dq[1], dq[0], nq, TOL);
-    compare("  dk", dk[1], dk[0], nk, TOL);
-    compare("  dv", dv[1], dv[0], nk, TOL);
+    snprintf(m, sizeof m, "attention %s B=%d T=%d NH=%d NKV=%d HS=%d%s out", prec, B, T, NH, NKV,
+             HS, packed ? " packed" : "");
+    compare(m, o[1], o[0], nq, tol);
+    compare("  lse", l[1], l[0], (size_t)B * NH * T, tol);
+    compare("  dq", dq[1], dq[0], nq, tol);
+    compare("  dk", dk[1], dk[0], nk, tol);
+    compare("  dv", dv[1], dv[0], nk, tol);
     free(q), free(kk), free(v), free(dout), free(seg);
     for (int k = 0; k < 2; k++) free(o[k]), free(l[k]), free(dq[k]), free(dk[k]), free(dv[k]);
+}
+
+static void attn_case(int32_t B, int32_t T, int32_t NH, int32_t NKV, int32_t HS, bool packed) {
+    attn_case_p(B, T, NH, NKV, HS, packed, TOL, "fp32");
 }
 
 static void test_attention(void) {
@@ -360,6 +366,17 @@ static void test_attention(void) {
     attn_case(1, 41, 2, 2, 256, true);
     attn_case(4, 1, 8, 2, 64, false);   /* T=1, several sequences, GQA */
     attn_case(2, 300, 8, 2, 128, true); /* 7B head size, packed, GQA, several key tiles */
+    /* the GEMM path's products in tf32 and bf16 (the fused kernels compute in fp32 always) */
+    const rlhf_backend *keep = gpu, *b;
+    if (rlhf_backend_get("cuda:0/tf32", &b) == RLHF_OK) {
+        gpu = b;
+        attn_case_p(2, 150, 4, 2, 64, true, TOL_TF32, "tf32");
+    }
+    if (rlhf_backend_get("cuda:0/bf16", &b) == RLHF_OK) {
+        gpu = b;
+        attn_case_p(2, 150, 4, 2, 64, true, TOL_BF16, "bf16");
+    }
+    gpu = keep;
 }
 
 /* KV cache through kv_store, then decode rows over several slots. */

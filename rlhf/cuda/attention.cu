@@ -20,6 +20,16 @@
  * tiles), dk/dv (warp per key row over tiles of 32 query rows of each head of its group, in head
  * then row order). Every sum has a fixed order and no atomics: reruns are bitwise equal.
  *
+ * GEMM path (the default when its score buffers fit, see att_gemm_batch; $RLHF_CUDA_ATTN = auto,
+ * fused or gemm chooses): the same maths with the T x T products on cuBLAS (tensor cores in tf32
+ * and bf16), a head at a time over a chunk of the batch (strided-batched GEMMs over b):
+ *     S = scale Q K^T;  P = softmax of each row's valid keys (0 elsewhere), lse saved;  out = P V
+ *   backward: S again, P = exp(S - lse);  dv_kvh (+)= P^T dout;  dP = dout V^T;
+ *     dS = P (dP - D);  dq = scale dS K;  dk_kvh (+)= scale dS^T Q
+ * where (+)= overwrites for the first head of a kv group and accumulates the others (heads in
+ * order, so the sums keep a fixed order). The causal half of each product is computed and masked:
+ * twice the attention FLOPs of the fused kernels, but on tensor cores.
+ *
  * KV cache: kc, vc (S,Tmax,NKV,HS); kv_store writes row i's k/v at [slots[i], pos[i]].
  * Decode: row i (query (NH,HS)) attends to cache rows 0..pos[i] of slot slots[i]; one warp per
  * (row, head) with its own K/V tiles (same online softmax). Positions outside [0, Tmax) and
@@ -395,6 +405,130 @@ __global__ void k_attn_decode(float *out, const float *q, const float *kc, const
     }
 }
 
+/* ---- GEMM path kernels: one block per score row (b, t) of head h, b from b0 ---- */
+
+#define ATT_ROW 128 /* threads per score row */
+#define ATT_BUDGET ((size_t)512 << 20) /* bytes for the two score buffers of a chunk */
+
+/* S row -> P row (valid keys: softmax; others 0); lse of the row. S is already scaled. */
+__global__ void k_att_softmax(float *S, float *lse, const int32_t *seg, int32_t b0, int32_t T,
+                              int32_t NH, int32_t h) {
+    __shared__ float sh[32];
+    const int64_t r = blockIdx.x;
+    const int32_t bl = (int32_t)(r / T), t = (int32_t)(r % T);
+    const int64_t b = (int64_t)b0 + bl;
+    const int32_t lo = seg_lo(seg, b * T + t, t);
+    float *row = S + r * T;
+    float m = -INFINITY;
+    for (int32_t j = lo + (int32_t)threadIdx.x; j <= t; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m, sh);
+    float l = 0.0f;
+    for (int32_t j = lo + (int32_t)threadIdx.x; j <= t; j += blockDim.x) l += expf(row[j] - m);
+    l = block_sum(l, sh);
+    const float inv = 1.0f / l;
+    for (int32_t j = threadIdx.x; j < T; j += blockDim.x)
+        row[j] = j >= lo && j <= t ? expf(row[j] - m) * inv : 0.0f;
+    if (threadIdx.x == 0) lse[(b * NH + h) * T + t] = m + logf(l);
+}
+
+/* S row -> P row from the saved lse (backward). */
+__global__ void k_att_probs(float *S, const float *lse, const int32_t *seg, int32_t b0, int32_t T,
+                            int32_t NH, int32_t h) {
+    const int64_t r = blockIdx.x;
+    const int32_t bl = (int32_t)(r / T), t = (int32_t)(r % T);
+    const int64_t b = (int64_t)b0 + bl;
+    const int32_t lo = seg_lo(seg, b * T + t, t);
+    const float L = lse[(b * NH + h) * T + t];
+    float *row = S + r * T;
+    for (int32_t j = threadIdx.x; j < T; j += blockDim.x)
+        row[j] = j >= lo && j <= t ? expf(row[j] - L) : 0.0f;
+}
+
+/* dP row -> dS row = P (dP - D_t) (0 where P is). */
+__global__ void k_att_dscores(float *dP, const float *P, const float *D, int32_t b0, int32_t T,
+                              int32_t NH, int32_t h) {
+    const int64_t r = blockIdx.x;
+    const int32_t bl = (int32_t)(r / T), t = (int32_t)(r % T);
+    const int64_t b = (int64_t)b0 + bl;
+    const float d = D[(b * NH + h) * T + t];
+    float *row = dP + r * T;
+    const float *p = P + r * T;
+    for (int32_t j = threadIdx.x; j < T; j += blockDim.x) row[j] = p[j] * (row[j] - d);
+}
+
+/* Batch items per chunk of the GEMM path (0: use the fused kernels). */
+static int32_t att_gemm_batch(const rlhf_backend *be, int32_t B, int32_t T) {
+    const int mode = cu_state(be)->attn_mode;
+    if (mode == CU_ATTN_FUSED) return 0;
+    const size_t per = 2 * (size_t)T * (size_t)T * sizeof(float);
+    int64_t nb = (int64_t)(ATT_BUDGET / per);
+    if (nb < 1) nb = mode == CU_ATTN_GEMM ? 1 : 0; /* forced: one item at a time */
+    if (nb > B) nb = B;
+    if ((int64_t)nb * T > 0x7fffffffLL) nb = 0x7fffffffLL / T;
+    return (int32_t)nb;
+}
+
+/* Pointers of head h (kv head h/G) at batch item b0; lda/stride of q-like and k-like tensors. */
+#define ATT_PTRS                                                                                   \
+    const int32_t G = NH / NKV, kvh = h / G, g = h % G;                                            \
+    const int ldq = NH * HS, ldk = NKV * HS;                                                       \
+    const long long sq = (long long)T * NH * HS, sk = (long long)T * NKV * HS, ss = (long long)T * T; \
+    const int64_t qo = ((int64_t)b0 * T * NH + h) * HS, ko = ((int64_t)b0 * T * NKV + kvh) * HS; \
+    (void)g
+
+static rlhf_status att_gemm_fwd(const rlhf_backend *be, float *out, float *lse, const float *q,
+                                const float *k, const float *v, const int32_t *seg, int32_t B,
+                                int32_t T, int32_t NH, int32_t NKV, int32_t HS, int32_t nbmax) {
+    float *S;
+    RLHF_TRY(cu_scratch(be, (void **)&S, (size_t)nbmax * T * T * sizeof(float)));
+    cudaStream_t st = cu_state(be)->stream;
+    const float scale = 1.0f / sqrtf((float)HS);
+    for (int32_t b0 = 0; b0 < B; b0 += nbmax) {
+        const int32_t nb = B - b0 < nbmax ? B - b0 : nbmax;
+        for (int32_t h = 0; h < NH; h++) {
+            ATT_PTRS;
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, scale, k + ko, ldk, sk,
+                                     q + qo, ldq, sq, 0.0f, S, T, ss, nb));
+            k_att_softmax<<<(unsigned)(nb * T), ATT_ROW, 0, st>>>(S, lse, seg, b0, T, NH, h);
+            CUDA_LAUNCHED();
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, 1.0f, v + ko, ldk, sk,
+                                     S, T, ss, 0.0f, out + qo, ldq, sq, nb));
+        }
+    }
+    return RLHF_OK;
+}
+
+static rlhf_status att_gemm_bwd(const rlhf_backend *be, float *dq, float *dk, float *dv,
+                                const float *dout, const float *q, const float *k, const float *v,
+                                const float *lse, const float *D, float *P, float *dP,
+                                const int32_t *seg, int32_t B, int32_t T, int32_t NH, int32_t NKV,
+                                int32_t HS, int32_t nbmax) {
+    cudaStream_t st = cu_state(be)->stream;
+    const float scale = 1.0f / sqrtf((float)HS);
+    for (int32_t b0 = 0; b0 < B; b0 += nbmax) {
+        const int32_t nb = B - b0 < nbmax ? B - b0 : nbmax;
+        for (int32_t h = 0; h < NH; h++) { /* the heads of a kv group in order: g = 0 first */
+            ATT_PTRS;
+            const float acc = g == 0 ? 0.0f : 1.0f;
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, scale, k + ko, ldk, sk,
+                                     q + qo, ldq, sq, 0.0f, P, T, ss, nb));
+            k_att_probs<<<(unsigned)(nb * T), ATT_ROW, 0, st>>>(P, lse, seg, b0, T, NH, h);
+            CUDA_LAUNCHED();
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, 1.0f, dout + qo, ldq,
+                                     sq, P, T, ss, acc, dv + ko, ldk, sk, nb));
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_T, CUBLAS_OP_N, T, T, HS, 1.0f, v + ko, ldk, sk,
+                                     dout + qo, ldq, sq, 0.0f, dP, T, ss, nb));
+            k_att_dscores<<<(unsigned)(nb * T), ATT_ROW, 0, st>>>(dP, P, D, b0, T, NH, h);
+            CUDA_LAUNCHED();
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_N, CUBLAS_OP_N, HS, T, T, scale, k + ko, ldk, sk,
+                                     dP, T, ss, 0.0f, dq + qo, ldq, sq, nb));
+            RLHF_TRY(cu_gemm_strided(be, CUBLAS_OP_N, CUBLAS_OP_T, HS, T, T, scale, q + qo, ldq, sq,
+                                     dP, T, ss, acc, dk + ko, ldk, sk, nb));
+        }
+    }
+    return RLHF_OK;
+}
+
 /* ---- host side ---- */
 
 static rlhf_status check_heads(int32_t NH, int32_t NKV, int32_t HS, const char *op) {
@@ -413,6 +547,8 @@ extern "C" rlhf_status cuda_attention_fwd(const rlhf_backend *be, float *out, fl
     if (B <= 0 || T <= 0 || NH <= 0) return RLHF_OK;
     RLHF_TRY(check_heads(NH, NKV, HS, "attention_fwd"));
     RLHF_TRY(cu_enter(be));
+    const int32_t nb = att_gemm_batch(be, B, T);
+    if (nb > 0) return att_gemm_fwd(be, out, lse, q, k, v, seg_start, B, T, NH, NKV, HS, nb);
     const size_t smem = (size_t)(2 * BC * (HS + 1) + AW * HS + AW * BC) * sizeof(float);
     RLHF_TRY(cu_smem(be, (const void *)k_attn_fwd, smem, "attention_fwd"));
     const int64_t blocks = (int64_t)B * NH * ((T + AW - 1) / AW);
@@ -433,10 +569,15 @@ extern "C" rlhf_status cuda_attention_bwd(const rlhf_backend *be, float *dq, flo
     RLHF_TRY(cu_enter(be));
     cudaStream_t st = cu_state(be)->stream;
     const int64_t rows = (int64_t)B * T * NH;
+    const int32_t nb = att_gemm_batch(be, B, T);
+    const size_t d_floats = ((size_t)rows + 63) & ~(size_t)63, s_floats = (size_t)nb * T * T;
     float *D;
-    RLHF_TRY(cu_scratch(be, (void **)&D, (size_t)rows * sizeof(float)));
+    RLHF_TRY(cu_scratch(be, (void **)&D, (d_floats + 2 * s_floats) * sizeof(float)));
     k_attn_D<<<(unsigned)((rows + AW - 1) / AW), AW * 32, 0, st>>>(D, dout, out, rows, T, NH, HS);
     CUDA_LAUNCHED();
+    if (nb > 0)
+        return att_gemm_bwd(be, dq, dk, dv, dout, q, k, v, lse, D, D + d_floats,
+                            D + d_floats + s_floats, seg_start, B, T, NH, NKV, HS, nb);
     const size_t smem_q = (size_t)(2 * BC * (HS + 1) + 2 * AW * HS + AW * BC) * sizeof(float);
     RLHF_TRY(cu_smem(be, (const void *)k_attn_bwd_dq, smem_q, "attention_bwd"));
     const int64_t ntile = (T + AW - 1) / AW;

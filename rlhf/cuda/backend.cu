@@ -152,6 +152,13 @@ static rlhf_status instance_init(int dev, int prec) {
     memset(s, 0, sizeof *s);
     s->device = dev;
     s->prec = (cuda_precision)prec;
+    const char *am = getenv("RLHF_CUDA_ATTN");
+    if (am && *am && strcmp(am, "auto") != 0) {
+        if (strcmp(am, "fused") == 0) s->attn_mode = CU_ATTN_FUSED;
+        else if (strcmp(am, "gemm") == 0) s->attn_mode = CU_ATTN_GEMM;
+        else
+            return RLHF_ERR(RLHF_ERR_ARG, "RLHF_CUDA_ATTN='%s' (expected auto, fused or gemm)", am);
+    }
     CUDA_TRY(cudaSetDevice(dev));
     cudaDeviceProp prop;
     CUDA_TRY(cudaGetDeviceProperties(&prop, dev));

@@ -38,6 +38,9 @@ typedef enum cuda_precision {
     CUDA_PREC_BF16 = 2, /* CUBLAS_COMPUTE_32F_FAST_16BF: inputs rounded to bf16, fp32 accumulate */
 } cuda_precision;
 
+/* How attention_fwd/bwd compute (attention.cu): AUTO takes GEMM when its score buffers fit. */
+enum { CU_ATTN_AUTO = 0, CU_ATTN_FUSED = 1, CU_ATTN_GEMM = 2 };
+
 /* Error record written by kernels (pinned host memory mapped into the device). */
 typedef struct cuda_err_rec {
     int32_t code; /* 0 none; 1 kv_store bad row; 2 attention_decode bad row */
@@ -56,6 +59,7 @@ typedef struct cuda_state {
     cuda_err_rec *err_dev;  /* its device address */
     int sm_count;
     size_t smem_optin; /* max dynamic shared memory per block */
+    int attn_mode;     /* training attention: CU_ATTN_AUTO, _FUSED or _GEMM ($RLHF_CUDA_ATTN) */
     char name[48];
 } cuda_state;
 
@@ -93,6 +97,12 @@ static inline unsigned cu_blocks(int64_t n, int threads) {
     if (b > 65535LL * 8) b = 65535LL * 8;
     return (unsigned)b;
 }
+/* Strided-batched column-major C_i (m,n) = alpha op(A_i) op(B_i) + beta C_i, i < batch, X_i =
+ * X + i * strideX, fp32 storage, the instance's matmul precision (matmul.cu). */
+rlhf_status cu_gemm_strided(const rlhf_backend *be, cublasOperation_t ta, cublasOperation_t tb,
+                            int m, int n, int k, float alpha, const float *A, int lda,
+                            long long sA, const float *B, int ldb, long long sB, float beta,
+                            float *C, int ldc, long long sC, int batch);
 /* Allows a kernel more than 48 KiB of dynamic shared memory; UNSUPPORTED when bytes exceed the
  * device's opt-in limit. */
 rlhf_status cu_smem(const rlhf_backend *be, const void *kernel, size_t bytes, const char *op);

@@ -37,6 +37,17 @@ static rlhf_status gemm(const rlhf_backend *be, cublasOperation_t ta, cublasOper
     return RLHF_OK;
 }
 
+rlhf_status cu_gemm_strided(const rlhf_backend *be, cublasOperation_t ta, cublasOperation_t tb,
+                            int m, int n, int k, float alpha, const float *A, int lda,
+                            long long sA, const float *B, int ldb, long long sB, float beta,
+                            float *C, int ldc, long long sC, int batch) {
+    CUBLAS_TRY(cublasGemmStridedBatchedEx(cu_state(be)->blas, ta, tb, m, n, k, &alpha, A,
+                                          CUDA_R_32F, lda, sA, B, CUDA_R_32F, ldb, sB, &beta, C,
+                                          CUDA_R_32F, ldc, sC, batch, compute_type(be),
+                                          CUBLAS_GEMM_DEFAULT));
+    return RLHF_OK;
+}
+
 /* x = beta*x over n elements (beta 0 writes zeros, ignoring NaN). */
 __global__ void k_beta(float *x, float beta, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;

@@ -93,7 +93,8 @@ struct block_run {
     void *ctx = nullptr;
     const void *fn = nullptr;
     std::vector<unsigned char> dyn;
-    bool reverse = false;
+    bool reverse = false; /* this block runs its threads last to first */
+    int order = 2;        /* CUEMU_ORDER: 0 forward, 1 reverse, 2 alternate (by block) */
 } B;
 
 std::mutex g_run_lock; /* one launch at a time */
@@ -339,7 +340,8 @@ void run(const launch_cfg &cfg, void (*body)(void *), void *ctx) {
         for (int i = 0; i < 1024; i++) mprotect(B.stacks + (size_t)i * STACK, 4096, PROT_NONE);
         B.t.resize(1024);
         const char *o = getenv("CUEMU_ORDER");
-        B.reverse = o && strcmp(o, "reverse") == 0;
+        if (o && strcmp(o, "forward") == 0) B.order = 0;
+        else if (o && strcmp(o, "reverse") == 0) B.order = 1;
     }
     B.n = (int)nthr;
     B.body = body;
@@ -356,6 +358,7 @@ void run(const launch_cfg &cfg, void (*body)(void *), void *ctx) {
         for (unsigned by = 0; by < cfg.grid.y; by++)
             for (unsigned bx = 0; bx < cfg.grid.x; bx++) {
                 blockIdx = uint3{bx, by, bz};
+                B.reverse = B.order == 1 || (B.order == 2 && ((bx ^ by ^ bz) & 1u));
                 run_block();
             }
     B.fn = nullptr;
@@ -555,33 +558,51 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             int lda, const void *B_, cudaDataType bt, int ldb, const void *beta,
                             void *C, cudaDataType ct, int ldc, cublasComputeType_t compute,
                             cublasGemmAlgo_t algo) {
-    if (m < 0 || n < 0 || k < 0 || ct != CUDA_R_32F ||
-        ldc < (m > 1 ? m : 1) || lda < ((ta == CUBLAS_OP_N ? m : k) > 1 ? (ta == CUBLAS_OP_N ? m : k) : 1) ||
-        ldb < ((tb == CUBLAS_OP_N ? k : n) > 1 ? (tb == CUBLAS_OP_N ? k : n) : 1))
+    return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B_, bt, ldb, 0,
+                                      beta, C, ct, ldc, 0, 1, compute, algo);
+}
+
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta,
+                                          cublasOperation_t tb, int m, int n, int k,
+                                          const void *alpha, const void *A, cudaDataType at,
+                                          int lda, long long sA, const void *B_, cudaDataType bt,
+                                          int ldb, long long sB, const void *beta, void *C,
+                                          cudaDataType ct, int ldc, long long sC, int batch,
+                                          cublasComputeType_t compute, cublasGemmAlgo_t algo) {
+    const int ar = ta == CUBLAS_OP_N ? m : k, br = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || ct != CUDA_R_32F || ldc < (m > 1 ? m : 1) ||
+        lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
     int drop = 0;
     if (compute == CUBLAS_COMPUTE_32F_FAST_TF32) drop = 13;
     else if (compute == CUBLAS_COMPUTE_32F_FAST_16BF) drop = 16;
     else if (compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_PEDANTIC)
         return CUBLAS_STATUS_NOT_SUPPORTED;
+    const size_t esa = at == CUDA_R_16BF ? 2 : 4, esb = bt == CUDA_R_16BF ? 2 : 4;
     const float al = *(const float *)alpha, be = *(const float *)beta;
-    float *c = (float *)C;
     std::vector<float> a((size_t)m * k), b((size_t)n * k); /* op(A) rows, op(B) columns */
-    for (int i = 0; i < m; i++)
-        for (int l = 0; l < k; l++)
-            a[(size_t)i * k + l] = round_to(
-                load(A, at, ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda), drop);
-    for (int j = 0; j < n; j++)
-        for (int l = 0; l < k; l++)
-            b[(size_t)j * k + l] = round_to(
-                load(B_, bt, tb == CUBLAS_OP_N ? l + (size_t)j * ldb : j + (size_t)l * ldb), drop);
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < m; i++) {
-            const float *x = &a[(size_t)i * k], *y = &b[(size_t)j * k];
-            double s = 0;
-            for (int l = 0; l < k; l++) s += (double)x[l] * y[l];
-            float *o = &c[i + (size_t)j * ldc];
-            *o = be == 0.0f ? (float)(al * s) : (float)(al * s + (double)be * *o);
-        }
+    for (int q = 0; q < batch; q++) {
+        const char *Aq = (const char *)A + (size_t)q * sA * esa;
+        const char *Bq = (const char *)B_ + (size_t)q * sB * esb;
+        float *c = (float *)C + (size_t)q * sC;
+        for (int i = 0; i < m; i++)
+            for (int l = 0; l < k; l++)
+                a[(size_t)i * k + l] = round_to(
+                    load(Aq, at, ta == CUBLAS_OP_N ? i + (size_t)l * lda : l + (size_t)i * lda),
+                    drop);
+        for (int j = 0; j < n; j++)
+            for (int l = 0; l < k; l++)
+                b[(size_t)j * k + l] = round_to(
+                    load(Bq, bt, tb == CUBLAS_OP_N ? l + (size_t)j * ldb : j + (size_t)l * ldb),
+                    drop);
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                const float *x = &a[(size_t)i * k], *y = &b[(size_t)j * k];
+                double s = 0;
+                for (int l = 0; l < k; l++) s += (double)x[l] * y[l];
+                float *o = &c[i + (size_t)j * ldc];
+                *o = be == 0.0f ? (float)(al * s) : (float)(al * s + (double)be * *o);
+            }
+    }
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -1,5 +1,5 @@
-/* cuemu.h: a CPU emulation of the parts of CUDA and cuBLAS that the .cu files of rlhf/cuda/ use, so that the
- * CUDA backend's own kernels run (slowly) on a machine without a GPU and test_cuda_ops can check
+/* cuemu.h: a CPU emulation of the parts of CUDA and cuBLAS that the .cu files of rlhf/cuda/ use,
+ * so that the CUDA backend's own kernels run (slowly) on a machine without a GPU and test_cuda_ops can check
  * them against the CPU backend. Test infrastructure only: it says nothing about speed, and host
  * libm differs from the device's in the last ulps.
  *
@@ -11,10 +11,11 @@
  * that run until a barrier (__syncthreads, __syncwarp, a shuffle) or their end, so `__shared__`
  * (expanded to `static`) is shared by the threads of the running block. Checked, fatal with the
  * kernel's name: a barrier that can never be released (deadlock, or __syncthreads reached at
- * different call sites), a shuffle naming an exited lane, a bad launch configuration (reported by
- * cudaGetLastError as on a GPU). CUEMU_ORDER=reverse runs threads in reverse order between
- * barriers, which exposes a missing __syncthreads that the forward order hides; dynamic shared
- * memory is filled with NaN bytes before each block. Device allocations end at a guard page, so
+ * different source lines), a shuffle naming an exited lane, a bad launch configuration (reported by
+ * cudaGetLastError as on a GPU). Between barriers the threads of a block run first to last in
+ * even blocks and last to first in odd ones (CUEMU_ORDER=forward|reverse|alternate, default
+ * alternate): a missing __syncthreads shows in one order or the other. Dynamic shared memory is
+ * filled with NaN bytes before each block. Device allocations end at a guard page, so
  * most writes or reads past the end of a buffer fault at once.
  */
 #ifndef CUEMU_H
@@ -161,6 +162,13 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             int lda, const void *B, cudaDataType bt, int ldb, const void *beta,
                             void *C, cudaDataType ct, int ldc, cublasComputeType_t compute,
                             cublasGemmAlgo_t algo);
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta,
+                                          cublasOperation_t tb, int m, int n, int k,
+                                          const void *alpha, const void *A, cudaDataType at,
+                                          int lda, long long sA, const void *B, cudaDataType bt,
+                                          int ldb, long long sB, const void *beta, void *C,
+                                          cudaDataType ct, int ldc, long long sC, int batch,
+                                          cublasComputeType_t compute, cublasGemmAlgo_t algo);
 
 /* ---- device functions ---- */
 void cuemu_syncthreads(const char *file, int line);
