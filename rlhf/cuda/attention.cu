@@ -32,7 +32,10 @@
  *
  * KV cache: kc, vc (S,Tmax,NKV,HS); kv_store writes row i's k/v at [slots[i], pos[i]].
  * Decode: row i (query (NH,HS)) attends to cache rows 0..pos[i] of slot slots[i]; one warp per
- * (row, head) with its own K/V tiles (same online softmax). Positions outside [0, Tmax) and
+ * (row, head), 32 keys at a time (same online softmax): each lane scores one key reading its row
+ * straight from global memory (float4 when aligned; no shared-memory staging, so many warps fit
+ * an SM: decoding is bound by reading the cache), then the lanes accumulate the 32 value rows
+ * together, coalesced, each key's weight broadcast by shuffle. Positions outside [0, Tmax) and
  * negative slots are not accessed: the kernels record them and the next sync point (to_host,
  * sync) returns RLHF_ERR_ARG (the CPU checks before computing; slots < S is the caller's duty).
  */
@@ -342,10 +345,8 @@ __global__ void k_attn_decode(float *out, const float *q, const float *kc, const
                               const int32_t *slots, const int32_t *pos, int32_t n, int32_t Tmax,
                               int32_t NH, int32_t NKV, int32_t HS, cuda_err_rec *err) {
     extern __shared__ float sm[];
-    const int HSP = HS + 1;
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    float *Ks = sm + (size_t)w * (2 * BC * HSP + HS + BC), *Vs = Ks + BC * HSP,
-          *Qw = Vs + BC * HSP, *Pw = Qw + HS;
+    float *Qw = sm + (size_t)w * HS; /* the warp's query, read by every lane (broadcast) */
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x >> 5) + w; /* r = i*NH + h */
     if (r >= (int64_t)n * NH) return; /* warps are independent: no block barrier below */
     const int64_t i = r / NH;
@@ -357,44 +358,50 @@ __global__ void k_attn_decode(float *out, const float *q, const float *kc, const
     }
     const float sq = sqrtf((float)HS);
     for (int c = lane; c < HS; c += 32) Qw[c] = q[r * HS + c];
-    const int64_t base = (int64_t)slot * Tmax;
+    __syncwarp();
+    const int64_t base = (int64_t)slot * Tmax, ld = (int64_t)NKV * HS;
+    const float *K0 = kc + (base * NKV + kvh) * HS, *V0 = vc + (base * NKV + kvh) * HS;
+    const bool vec = (HS & 3) == 0 && ((uintptr_t)K0 & 15) == 0 && ((ld * 4) & 15) == 0;
     float m = -INFINITY, l = 0.0f, acc[HS_E];
 #pragma unroll
     for (int e = 0; e < HS_E; e++) acc[e] = 0.0f;
-    for (int32_t j0 = 0; j0 <= P; j0 += BC) {
-        __syncwarp();
-        for (int rr = 0; rr < BC; rr++) {
-            const int32_t j = j0 + rr;
-            for (int c = lane; c < HS; c += 32) {
-                const int64_t off = ((base + j) * NKV + kvh) * HS + c;
-                Ks[rr * HSP + c] = j <= P ? kc[off] : 0.0f;
-                Vs[rr * HSP + c] = j <= P ? vc[off] : 0.0f;
-            }
-        }
-        __syncwarp();
+    for (int32_t j0 = 0; j0 <= P; j0 += 32) {
+        /* scores: lane j reads key j0+j's row straight from global memory */
         const int32_t j = j0 + lane;
         const bool valid = j <= P;
         float s = -INFINITY;
         if (valid) {
+            const float *kr = K0 + (int64_t)j * ld;
             float d = 0.0f;
-            for (int c = 0; c < HS; c++) d += Qw[c] * Ks[lane * HSP + c];
+            if (vec) {
+                for (int c = 0; c < HS; c += 4) {
+                    const float4 k4 = *(const float4 *)(kr + c);
+                    d += Qw[c] * k4.x;
+                    d += Qw[c + 1] * k4.y;
+                    d += Qw[c + 2] * k4.z;
+                    d += Qw[c + 3] * k4.w;
+                }
+            } else {
+                for (int c = 0; c < HS; c++) d += Qw[c] * kr[c];
+            }
             s = d / sq;
         }
-        const float m_new = fmaxf(m, warp_max(s));
+        const float m_new = fmaxf(m, warp_max(s)); /* finite: key j0 is valid */
         const float corr = expf(m - m_new);
         const float p = valid ? expf(s - m_new) : 0.0f;
         l = l * corr + warp_sum(p);
         m = m_new;
-        Pw[lane] = p;
-        __syncwarp();
 #pragma unroll
         for (int e = 0; e < HS_E; e++) acc[e] *= corr;
-        for (int jj = 0; jj < BC; jj++) {
-            const float pj = Pw[jj];
+        /* values: the lanes read value row jj together (coalesced), its weight by shuffle */
+        const int32_t nj = P - j0 + 1 < 32 ? P - j0 + 1 : 32;
+        for (int jj = 0; jj < nj; jj++) {
+            const float pj = __shfl_sync(CU_FULL, p, jj);
+            const float *vr = V0 + (int64_t)(j0 + jj) * ld;
 #pragma unroll
             for (int e = 0; e < HS_E; e++) {
                 const int c = lane + 32 * e;
-                if (c < HS) acc[e] += pj * Vs[jj * HSP + c];
+                if (c < HS) acc[e] += pj * vr[c];
             }
         }
     }
@@ -613,11 +620,8 @@ extern "C" rlhf_status cuda_attention_decode(const rlhf_backend *be, float *out,
     RLHF_TRY(check_heads(NH, NKV, HS, "attention_decode"));
     RLHF_TRY(cu_enter(be));
     cuda_state *s = cu_state(be);
-    const size_t per_warp = (size_t)(2 * BC * (HS + 1) + HS + BC) * sizeof(float);
-    int warps = (int)(s->smem_optin / per_warp);
-    if (warps > 4) warps = 4;
-    if (warps < 1) warps = 1;
-    const size_t smem = per_warp * (size_t)warps;
+    const int warps = 4;
+    const size_t smem = (size_t)warps * HS * sizeof(float);
     RLHF_TRY(cu_smem(be, (const void *)k_attn_decode, smem, "attention_decode"));
     const int64_t rows = (int64_t)n * NH;
     k_attn_decode<<<(unsigned)((rows + warps - 1) / warps), warps * 32, smem, s->stream>>>(
