@@ -132,17 +132,22 @@ if want train1b; then
     bench_train "train 1B bf16" train_1B_bf16 "$M1B" --precision bf16
 fi
 
+bench_sample() { # label, log name, model flags, sequences, steps; prints tok/s, "" on failure
+    local label=$1 log=$2 model=$3 k=$4 steps=$5 rc tps
+    # shellcheck disable=SC2086
+    "$BIN" bench sample $model --k $k --steps $steps --prompt-len 16 --device cuda --precision bf16 \
+        >"$OUT_DIR/$log.log" 2>&1
+    rc=$?
+    grep -E "^sample|^gpu:|MFU|^parameters" "$OUT_DIR/$log.log" >&2
+    tps=$(sed -n 's/^sample k=[0-9]*: .* s: \([0-9.]*\) tok\/s.*/\1/p' "$OUT_DIR/$log.log")
+    if [ $rc -eq 0 ]; then row "$label (bf16) tok/s" "$tps"; echo "$tps"
+    else row "$label" "FAIL rc=$rc: $(tail -1 "$OUT_DIR/$log.log")"; fi
+}
 ours=""
 if want sample; then
     echo "== bench sample 124M, $SK sequences"
-    # shellcheck disable=SC2086
-    "$BIN" bench sample $M124 --k $SK --steps $SSTEPS --prompt-len 16 --device cuda --precision bf16 \
-        >"$OUT_DIR/sample_124M.log" 2>&1
-    rc=$?
-    grep -E "^sample|^gpu:|MFU" "$OUT_DIR/sample_124M.log"
-    ours=$(sed -n 's/^sample k=[0-9]*: .* s: \([0-9.]*\) tok\/s.*/\1/p' "$OUT_DIR/sample_124M.log")
-    if [ $rc -eq 0 ]; then row "sample 124M k=$SK (rlhf, bf16) tok/s" "$ours"
-    else row "sample 124M k=$SK" "FAIL rc=$rc: $(tail -1 "$OUT_DIR/sample_124M.log")"; fi
+    bench_sample "sample 124M k=$SK (rlhf)" sample_124M "$M124" $SK $SSTEPS >"$OUT_DIR/.tps"
+    ours=$(cat "$OUT_DIR/.tps")
 fi
 
 if want hf; then
@@ -163,16 +168,7 @@ fi
 
 if want sample7b; then
     echo "== bench sample 7B shape"
-    # shellcheck disable=SC2086
-    "$BIN" bench sample $M7B --k $S7K --steps $S7STEPS --prompt-len 16 --device cuda --precision bf16 \
-        >"$OUT_DIR/sample_7B.log" 2>&1
-    rc=$?
-    grep -E "^sample|^gpu:|MFU|parameters" "$OUT_DIR/sample_7B.log"
-    if [ $rc -eq 0 ]; then
-        row "sample 7B-shaped k=$S7K (bf16) tok/s" "$(sed -n 's/^sample k=[0-9]*: .* s: \([0-9.]*\) tok\/s.*/\1/p' "$OUT_DIR/sample_7B.log")"
-    else
-        row "sample 7B-shaped k=$S7K" "FAIL rc=$rc: $(tail -1 "$OUT_DIR/sample_7B.log")"
-    fi
+    bench_sample "sample 7B-shaped k=$S7K" sample_7B "$M7B" $S7K $S7STEPS >/dev/null
 fi
 
 echo

@@ -250,26 +250,16 @@ static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline float __fdividef(float a, float b) { return a / b; }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
-static inline unsigned __float_as_uint(float f) {
-    unsigned u;
-    memcpy(&u, &f, 4);
-    return u;
+template <class To, class From> static inline To cuemu_bits(From f) {
+    static_assert(sizeof(To) == sizeof(From), "bit cast between sizes");
+    To t;
+    memcpy(&t, &f, sizeof t);
+    return t;
 }
-static inline float __uint_as_float(unsigned u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static inline int __float_as_int(float f) {
-    int u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static inline float __int_as_float(int u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static inline unsigned __float_as_uint(float f) { return cuemu_bits<unsigned>(f); }
+static inline float __uint_as_float(unsigned u) { return cuemu_bits<float>(u); }
+static inline int __float_as_int(float f) { return cuemu_bits<int>(f); }
+static inline float __int_as_float(int u) { return cuemu_bits<float>(u); }
 static inline unsigned long long __double2ull_rn(double x) {
     return (unsigned long long)nearbyint(x);
 }
