@@ -4,12 +4,12 @@
 #
 #   bash experiments/cuda_check/run.sh [--rehearse] [--steps LIST] [BUILD_DIR]   (from the repo root)
 #
-# BUILD_DIR (default build) holds a Release build made with the CUDA backend for sm_90
-# (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90), built where the
-# toolchain is and carried to the GPU machine, or built there. The test binaries are run
-# directly (not through ctest, whose files hold the build machine's absolute paths).
-# RLHF_SHARED (default ../shared, then .gpu/shared) must hold models/stories260K.bin for the
-# greedy-generation check (copy it into a carried folder when ../shared does not travel).
+# BUILD_DIR (default build) holds a Release build with the CUDA backend for sm_90: on the GPU
+# machine, the one experiments/cuda_check/pack.sh packs (with its libraries in BUILD/../lib and
+# stories260K.bin in BUILD/../shared; see there), or any build made there. The test binaries are
+# run directly (not through ctest, whose files hold the build machine's absolute paths).
+# RLHF_SHARED (default ../shared, then BUILD/../shared, then .gpu/shared) must hold
+# models/stories260K.bin for the greedy-generation check.
 # --steps LIST: a comma-separated subset of tests,train,train1b,sample,hf,sample7b (default all),
 # so that the work fits in the device's 10-minute calls.
 # --rehearse: on a machine WITHOUT a GPU, the same script on the emulated backend
@@ -47,8 +47,15 @@ OUT_DIR=${OUT_DIR:-${OUT:-$SRC/cuda_check_out}}  # $OUT: the device run's folder
 mkdir -p "$OUT_DIR"
 if [ -z "${RLHF_SHARED:-}" ]; then
     if [ -f "$SRC/../shared/models/stories260K.bin" ]; then RLHF_SHARED=$SRC/../shared
+    elif [ -f "$BUILD/../shared/models/stories260K.bin" ]; then RLHF_SHARED=$(cd "$BUILD/.." && pwd)/shared
     else RLHF_SHARED=$SRC/.gpu/shared; fi
 fi
+# a build packed by pack.sh brings its libraries in ../lib; CUDA's own come from the toolkit
+[ -d "$BUILD/../lib" ] && LD_LIBRARY_PATH=$(cd "$BUILD/../lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do
+    [ -d "$d" ] && LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
+done
+export LD_LIBRARY_PATH
 export RLHF_SHARED RLHF_SRC=$SRC
 BIN=$BUILD/rlhf
 rows=()
