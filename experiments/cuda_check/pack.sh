@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # cuda_check/pack.sh: builds what run.sh needs for the GPU machine and packs it, with the shared
 # libraries it links (the GPU machine has no apt: OpenBLAS, jansson, libcsv, ... travel along),
-# into .gpu/pack.tar.xz (ignored by git; name `.gpu` in the device call's carry).
+# into .gpu/pack.tar.gz (ignored by git; name `.gpu` in the device call's carry).
 #
 #   bash experiments/cuda_check/pack.sh            (from the repository root, on the CPU machine)
 #
 # The build (build-gpu/) is for sm_90 and for any x86-64-v3 processor (RLHF_NATIVE=OFF: this
 # machine's -march=native could use instructions the GPU machine's processor lacks). On the GPU
 # machine:
-#   mkdir -p /tmp/g && tar -xJf .gpu/pack.tar.xz -C /tmp/g && bash experiments/cuda_check/run.sh /tmp/g/build
+#   mkdir -p /tmp/g && tar -xzf .gpu/pack.tar.gz -C /tmp/g && bash experiments/cuda_check/run.sh /tmp/g/build
 # run.sh finds the libraries in /tmp/g/lib and the models in /tmp/g/shared by itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +29,6 @@ for b in $bins; do ldd "build-gpu/$b"; done | awk '$2 == "=>" && $3 ~ /^\// {pri
     while read -r lib; do cp -L "$lib" "$stage/lib/"; done
 cp "$SHARED/models/stories260K.bin" "$stage/shared/models/"
 mkdir -p .gpu
-tar -C "$stage" -cJf .gpu/pack.tar.xz .
-echo "packed .gpu/pack.tar.xz ($(du -h .gpu/pack.tar.xz | cut -f1)): $(ls "$stage/build" | tr '\n' ' ')"
+tar -C "$stage" -czf .gpu/pack.tar.gz .
+echo "packed .gpu/pack.tar.gz ($(du -h .gpu/pack.tar.gz | cut -f1)): $(ls "$stage/build" | tr '\n' ' ')"
 echo "libraries: $(ls "$stage/lib" | tr '\n' ' ')"
