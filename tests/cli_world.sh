@@ -7,7 +7,8 @@
 #                 with ratings and safe labels, SFT dialogues with GAtt system prompts)
 #   cli-world-03  the GAtt lists load in `rlhf gatt eval --lists` form (gatt generate reads them)
 #   cli-world-04  judge: a random tiny model samples the eval prompts in rounds 100 and 101;
-#                 two judgments per sample, values in range; a rerun rewrites, no duplicates
+#                 two judgments per sample, values in range; a rerun rewrites, no duplicates;
+#                 `rlhf export --what judgments` writes them (JSONL, CSV)
 #   cli-world-05  compare: wins + losses + ties = pairs of samples, metrics of a world-compare stage
 #   cli-world-06  errors: bad --size (2), missing world.json (1, names it), unknown --policy (1)
 #
@@ -82,6 +83,11 @@ nj2=$(q "$R" "SELECT count(*) FROM judgments")
 nm=$(q "$R" "SELECT count(*) FROM metrics m JOIN stages s ON s.id = m.stage_id WHERE s.kind = 'world-judge' AND m.name LIKE 'world/helpful_mean/%'")
 [ "$nj2" = "$nj" ] && [ "$nm" -ge 2 ]
 check cli-world-04b "a rerun rewrites (no duplicates); metrics stored" $?
+"$BIN" export "$R" --what judgments -q >"$TMP/j.jsonl" && [ "$(wc -l <"$TMP/j.jsonl")" = "$nj" ] &&
+    grep -q '"judge":"gold-helpfulness"' "$TMP/j.jsonl" &&
+    "$BIN" export "$R" --what judgments --format csv -q >"$TMP/j.csv" &&
+    [ "$(wc -l <"$TMP/j.csv")" = "$((nj + 1))" ]
+check cli-world-04d "export --what judgments: $nj rows in JSONL, and in CSV with a header" $?
 # the stored value is the judge's: a hand-written gold answer in a sample row scores 1
 pid=$(q "$R" "SELECT id FROM prompts WHERE split = 'eval' AND text LIKE 'What is % plus %?' LIMIT 1")
 if [ -n "$pid" ]; then

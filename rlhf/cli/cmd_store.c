@@ -357,12 +357,31 @@ static rlhf_status export_selection(void *ctx, const rlhf_store_selection *x) {
     return export_row(e, o, e->rows == 0);
 }
 
+static rlhf_status export_judgment(void *ctx, const rlhf_store_judgment *x) {
+    export_ctx *e = ctx;
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "kind", json_string("judgment"));
+        json_object_set_new(o, "id", json_integer(x->id));
+        json_object_set_new(o, "sample_id", json_integer(x->sample_id));
+        json_object_set_new(o, "judge", json_string(x->judge));
+        json_object_set_new(o, "value", json_real(x->value));
+        json_object_set_new(o, "round", json_integer(x->round));
+        json_object_set_new(o, "idx", json_integer(x->idx));
+        json_object_set_new(o, "prompt_id", json_integer(x->prompt_id));
+        json_object_set_new(o, "checkpoint_id", x->checkpoint_id ? json_integer(x->checkpoint_id)
+                                                                 : json_null());
+        json_object_set_new(o, "stage_id", x->stage_id ? json_integer(x->stage_id) : json_null());
+    }
+    return export_row(e, o, e->rows == 0);
+}
+
 int cmd_export(int argc, char **argv) {
     const char *what = NULL, *format = "jsonl", *out = NULL;
     cli_common com = CLI_COMMON_DEFAULTS;
     cli_opt opts[] = {
         {"what", 'w', CLI_STR, &what, "TABLE", NULL,
-         "samples, pairs, selections, dialogues, prompts or rollouts; required", false},
+         "samples, pairs, selections, dialogues, prompts, rollouts or judgments; required", false},
         {"format", 'f', CLI_STR, &format, "jsonl|csv", "jsonl", "output format", false},
         {"out", 'o', CLI_STR, &out, "FILE", "stdout", "where to write", false},
         {"quiet", 'q', CLI_FLAG, &com.quiet, NULL, NULL, "no summary line on stderr", false},
@@ -384,10 +403,10 @@ int cmd_export(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, pos, &n_pos);
     if (rc >= 0) return rc;
     if (!what) return cli_usage_error(&spec, "--what is required");
-    static const char *const whats[] = {"samples",   "pairs",   "selections",
-                                        "dialogues", "prompts", "rollouts"};
+    static const char *const whats[] = {"samples", "pairs",    "selections", "dialogues",
+                                        "prompts", "rollouts", "judgments"};
     int w = -1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < (int)(sizeof whats / sizeof *whats); i++)
         if (strcmp(what, whats[i]) == 0) w = i;
     if (w < 0) return cli_usage_error(&spec, "--what: unknown table '%s'", what);
     bool csv = false;
@@ -424,8 +443,11 @@ int cmd_export(int argc, char **argv) {
     case 4:
         r = rlhf_store_prompts_each(s, export_prompt, &e);
         break;
-    default:
+    case 5:
         r = rlhf_store_rollouts_each(s, 0, export_rollout, &e);
+        break;
+    default:
+        r = rlhf_store_judgments_each(s, export_judgment, &e);
         break;
     }
     if (e.f != stdout) {
