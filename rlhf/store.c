@@ -903,22 +903,23 @@ rlhf_status rlhf_store_count(rlhf_store *s, const char *table, int64_t *n) {
     return RLHF_ERR(RLHF_ERR_ARG, "no table '%s' in the run store", table);
 }
 
-/* Walks the rows of st, calling row(s, st, fn, ctx) for each; stops at the first error. */
+/* Steps the prepared (and bound) st to its end, calling row(s, st, fn, ctx) for each row; stops
+ * at the first error. The caller resets or finalizes st. */
 typedef rlhf_status (*row_fn)(rlhf_store *s, sqlite3_stmt *st, void *fn, void *ctx);
+static rlhf_status step_rows(rlhf_store *s, sqlite3_stmt *st, row_fn row, void *fn, void *ctx) {
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) return RLHF_OK;
+        if (rc != SQLITE_ROW) return SQL_ERR(s, "read rows");
+        RLHF_TRY(row(s, st, fn, ctx));
+    }
+}
+
+/* The rows of the cached statement sql (no parameters), through row. */
 static rlhf_status walk(rlhf_store *s, const char *sql, row_fn row, void *fn, void *ctx) {
     sqlite3_stmt *st = NULL;
     RLHF_TRY(stmt(s, sql, &st));
-    rlhf_status r = RLHF_OK;
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) break;
-        if (rc != SQLITE_ROW) {
-            r = SQL_ERR(s, "read rows");
-            break;
-        }
-        r = row(s, st, fn, ctx);
-        if (r != RLHF_OK) break;
-    }
+    rlhf_status r = step_rows(s, st, row, fn, ctx);
     sqlite3_reset(st);
     return r;
 }
@@ -1092,17 +1093,7 @@ rlhf_status rlhf_store_rollouts_each(rlhf_store *s, int64_t stage_id, rlhf_store
     sqlite3_stmt *st = NULL;
     RLHF_TRY(stmt(s, sql, &st));
     sqlite3_bind_int64(st, 1, stage_id);
-    rlhf_status r = RLHF_OK;
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) break;
-        if (rc != SQLITE_ROW) {
-            r = SQL_ERR(s, "read rollouts");
-            break;
-        }
-        r = rollout_row(s, st, (void *)fn, ctx);
-        if (r != RLHF_OK) break;
-    }
+    rlhf_status r = step_rows(s, st, rollout_row, (void *)fn, ctx);
     sqlite3_reset(st);
     return r;
 }
@@ -1242,19 +1233,36 @@ rlhf_status rlhf_store_metrics_each(rlhf_store *s, int64_t stage_id, rlhf_store_
     sqlite3_stmt *st = NULL;
     RLHF_TRY(stmt(s, sql, &st));
     if (bind_id(st, 1, stage_id) != SQLITE_OK) return SQL_ERR(s, "bind");
-    rlhf_status r = RLHF_OK;
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) break;
-        if (rc != SQLITE_ROW) {
-            r = SQL_ERR(s, "read metrics");
-            break;
-        }
-        r = metric_row(s, st, (void *)fn, ctx);
-        if (r != RLHF_OK) break;
-    }
+    rlhf_status r = step_rows(s, st, metric_row, (void *)fn, ctx);
     sqlite3_reset(st);
     return r;
+}
+
+/* query_each's row: every column as text and as a number (NaN when it is none). */
+typedef struct query_cols {
+    int n;
+    const char **text;
+    double *num;
+    rlhf_store_row_fn fn;
+    void *ctx;
+} query_cols;
+static rlhf_status query_row(rlhf_store *s, sqlite3_stmt *st, void *unused, void *ctx) {
+    query_cols *q = ctx;
+    (void)s;
+    (void)unused;
+    for (int c = 0; c < q->n; c++) {
+        const int type = sqlite3_column_type(st, c);
+        q->num[c] = NAN;
+        if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) q->num[c] = sqlite3_column_double(st, c);
+        q->text[c] = type == SQLITE_NULL ? NULL : col_text(st, c);
+        if (type == SQLITE_TEXT && q->text[c] && q->text[c][0]) {
+            char *end = NULL;
+            double v = strtod(q->text[c], &end);
+            if (end && *end == '\0') q->num[c] = v;
+        }
+    }
+    rlhf_store_row row = {q->n, q->text, q->num};
+    return q->fn(q->ctx, &row);
 }
 
 rlhf_status rlhf_store_query_each(rlhf_store *s, const char *sql, const char *const *params,
@@ -1280,28 +1288,8 @@ rlhf_status rlhf_store_query_each(rlhf_store *s, const char *sql, const char *co
         r = RLHF_ERR(RLHF_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) break;
-        if (rc != SQLITE_ROW) {
-            r = SQL_ERR(s, "read rows");
-            break;
-        }
-        for (int c = 0; c < n; c++) {
-            const int type = sqlite3_column_type(st, c);
-            num[c] = NAN;
-            if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) num[c] = sqlite3_column_double(st, c);
-            text[c] = type == SQLITE_NULL ? NULL : col_text(st, c);
-            if (type == SQLITE_TEXT && text[c] && text[c][0]) {
-                char *end = NULL;
-                double v = strtod(text[c], &end);
-                if (end && *end == '\0') num[c] = v;
-            }
-        }
-        rlhf_store_row row = {n, text, num};
-        r = fn(ctx, &row);
-        if (r != RLHF_OK) break;
-    }
+    query_cols qc = {n, text, num, fn, ctx};
+    r = step_rows(s, st, query_row, NULL, &qc);
 done:
     free(text);
     free(num);
