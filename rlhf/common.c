@@ -1,10 +1,12 @@
-/* common.c: status codes and the thread-local last error, aligned allocation, logging level,
- * the PCG32 random number generator. */
+/* common.c: status codes and the thread-local last error, aligned allocation, mkdir -p, logging
+ * level, the PCG32 random number generator. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "rlhf.h"
 
@@ -88,4 +90,25 @@ float rlhf_rng_normal(rlhf_rng *r) {
     float u1 = ((float)(rlhf_rng_u32(r) >> 8) + 1.0f) * (1.0f / 16777216.0f);
     float u2 = rlhf_rng_uniform(r);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+}
+
+rlhf_status rlhf_mkdirs(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return RLHF_ERR(RLHF_ERR_ARG, "path too long: %s", dir);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return RLHF_ERR(RLHF_ERR_IO, "%s: cannot create directory: %s", buf,
+                                strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return RLHF_ERR(RLHF_ERR_IO, "%s: not a directory", dir);
+    return RLHF_OK;
 }

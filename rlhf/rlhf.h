@@ -75,6 +75,12 @@ int rlhf_log_level(void);
 rlhf_status rlhf_alloc(void **out, size_t bytes);
 void rlhf_free(void *p);
 
+/* ---- files ---------------------------------------------------------------------------------------- */
+
+/* mkdir -p: dir and its missing parents; RLHF_ERR_IO naming the part that failed, or dir when it
+ * exists but is not a directory. */
+rlhf_status rlhf_mkdirs(const char *dir);
+
 /* ---- random numbers ---------------------------------------------------------------------------- */
 
 /* PCG32 (O'Neill): 64-bit state, 64-bit odd increment selecting the stream. */

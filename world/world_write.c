@@ -45,24 +45,6 @@ static rlhf_status path_of(char *buf, size_t cap, const char *dir, const char *n
     return RLHF_OK;
 }
 
-static rlhf_status mkdir_p(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return RLHF_ERR(RLHF_ERR_ARG, "world: path too long: %s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return RLHF_ERR(RLHF_ERR_IO, "%s: cannot create directory: %s", buf,
-                                strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return RLHF_OK;
-}
-
 static rlhf_status close_file(FILE *f, const char *path) {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) return RLHF_ERR(RLHF_ERR_IO, "%s: write failed", path);
@@ -266,7 +248,7 @@ static int32_t gatt_questions(const wctx *x, const char **out, int32_t cap, worl
 }
 
 static rlhf_status write_gatt_lists(wctx *x, char *gdir) {
-    RLHF_TRY(mkdir_p(gdir));
+    RLHF_TRY(rlhf_mkdirs(gdir));
     RLHF_TRY(write_lines(gdir, "hobbies.txt", "hobbies of the demo world (You enjoy X.)",
                          world_hobbies, 10));
     const char *lang[] = {"Robot\tbeep|boop"};
@@ -695,7 +677,7 @@ rlhf_status world_write(const world *w, const char *dir, world_counts *counts) {
     x.z = sizes_of(w->size);
     x.c = counts ? counts : &local;
     memset(x.c, 0, sizeof *x.c);
-    rlhf_status st = mkdir_p(dir);
+    rlhf_status st = rlhf_mkdirs(dir);
     if (st != RLHF_OK) return st;
     for (int k = 0; k < WORLD_N_FAMILIES; k++) {
         x.train[k] = malloc((size_t)w->n_tasks * sizeof(int32_t));

@@ -203,8 +203,6 @@ struct rlhf_store;
 struct ds_chat_tokens;
 /* A malloc'ed copy of s; NULL when s is NULL or memory runs out. */
 char *cli_strdup(const char *s);
-/* mkdir -p. */
-rlhf_status cli_mkdirs(const char *dir);
 /* Registers path (file or HF dir) in the run with role (kept when already registered). */
 rlhf_status cli_checkpoint_register(struct rlhf_store *s, const char *path, const char *role,
                                     int64_t *id);

@@ -1010,7 +1010,7 @@ int cmd_demo(int argc, char **argv) {
     d->verbose = d->com.verbose;
     rlhf_status st = cli_setup(&d->com, NULL);
     char wabs[PATH_MAX];
-    if (st == RLHF_OK) st = cli_mkdirs(out);
+    if (st == RLHF_OK) st = rlhf_mkdirs(out);
     if (st == RLHF_OK && !realpath(out, d->out))
         st = RLHF_ERR(RLHF_ERR_IO, "%s: %s", out, strerror(errno));
     if (st == RLHF_OK && world) {

@@ -926,7 +926,7 @@ int cmd_gatt_eval(int argc, char **argv) {
             ys[j] = nn ? 100.0 * (double)hits[(size_t)GATT_N_KINDS * turns + (t - 1)] / nn : NAN;
         }
         snprintf(path, sizeof path, "%s/report", rlhf_store_dir(s));
-        st = cli_mkdirs(path);
+        st = rlhf_mkdirs(path);
         if (st == RLHF_OK) {
             snprintf(path, sizeof path, "%s/report/gatt_recall_ckpt%" PRId64 ".svg",
                      rlhf_store_dir(s), ckpt_id);

@@ -491,7 +491,7 @@ int cmd_ppo(int argc, char **argv) {
     if (found) stage = sg.id;
     else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "ppo", key, prm, iterations, &stage), fail);
     snprintf(dir, sizeof dir, "%.4000s/ckpt/ppo-%" PRId64, pos[0], stage);
-    RLHF_TRY_GOTO(st, cli_mkdirs(dir), fail);
+    RLHF_TRY_GOTO(st, rlhf_mkdirs(dir), fail);
 
     /* resume */
     int64_t k0 = 0;

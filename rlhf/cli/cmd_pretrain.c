@@ -367,28 +367,6 @@ static rlhf_status evaluate(rlhf_model *m, const rlhf_textdata *d, int32_t B, in
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-/* mkdir -p */
-static rlhf_status make_dirs(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return RLHF_ERR(RLHF_ERR_ARG, "path too long: %s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return RLHF_ERR(RLHF_ERR_IO, "%s: cannot create directory: %s", buf,
-                                strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return RLHF_ERR(RLHF_ERR_IO, "%s: not a directory", dir);
-    return RLHF_OK;
-}
-
 static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
 
 static const char *human(char *buf, size_t cap, double v) {
@@ -546,7 +524,7 @@ int cmd_pretrain(int argc, char **argv) {
     for (int i = 0; i < n_pos; i++) corpus[n_corpus++] = pos[i];
 
     RLHF_TRY_GOTO(st, cli_setup(&com, &be), fail);
-    RLHF_TRY_GOTO(st, make_dirs(out_dir), fail);
+    RLHF_TRY_GOTO(st, rlhf_mkdirs(out_dir), fail);
     bool have_state = file_exists(state_path);
     if (resume && !have_state) {
         st = RLHF_ERR(RLHF_ERR_IO, "--resume: %s does not exist", state_path);

@@ -1090,7 +1090,7 @@ int cmd_report(int argc, char **argv) {
         size_t n = strlen(pos[0]) + 32;
         path = malloc(n);
         if (path) snprintf(path, n, "%s/report", pos[0]);
-        if (path) RLHF_TRY_GOTO(st, cli_mkdirs(path), fail);
+        if (path) RLHF_TRY_GOTO(st, rlhf_mkdirs(path), fail);
         if (path) snprintf(path, n, "%s/report/index.html", pos[0]);
     }
     if (!path) {

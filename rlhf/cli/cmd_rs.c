@@ -285,7 +285,7 @@ int cmd_rs_report(int argc, char **argv) {
     }
     char dir[4200], svg[4400], title[128];
     snprintf(dir, sizeof dir, "%s/report", pos[0]);
-    RLHF_TRY_GOTO(st, cli_mkdirs(dir), fail);
+    RLHF_TRY_GOTO(st, rlhf_mkdirs(dir), fail);
     snprintf(svg, sizeof svg, "%s/best_of_k_round%d.svg", dir, (int)round);
     snprintf(title, sizeof title, "Round %d: reward of best-of-k (%" PRId64 " prompts)", (int)round, P);
     for (int32_t k = 0; k < K; k++) xs[k] = k + 1;
@@ -933,7 +933,7 @@ int cmd_rs_sweep(int argc, char **argv) {
 
     char dir[4200], svg[4400], title[160];
     snprintf(dir, sizeof dir, "%s/report", pos[0]);
-    RLHF_TRY_GOTO(st, cli_mkdirs(dir), fail);
+    RLHF_TRY_GOTO(st, rlhf_mkdirs(dir), fail);
     snprintf(svg, sizeof svg, "%s/rs_sweep_ckpt%" PRId64 "_stage%" PRId64 ".svg", dir, ckpt_id,
              stage);
     snprintf(title, sizeof title, "Checkpoint %" PRId64 ": max reward of best-of-k (%" PRId64

@@ -22,24 +22,6 @@
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
-rlhf_status cli_mkdirs(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return RLHF_ERR(RLHF_ERR_ARG, "path too long: %s", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return RLHF_ERR(RLHF_ERR_IO, "%s: cannot create directory: %s", buf,
-                                strerror(errno));
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return RLHF_OK;
-}
-
 rlhf_status cli_checkpoint_register(rlhf_store *s, const char *path, const char *role,
                                     int64_t *id) {
     if (access(path, R_OK) != 0)

@@ -332,7 +332,7 @@ int cmd_sft(int argc, char **argv) {
     else RLHF_TRY_GOTO(st, rlhf_store_stage_begin(s, "sft", key, prm, steps, &stage), fail);
     snprintf(state_path, sizeof state_path, "%s/ckpt/%s-%" PRId64 ".state", pos[0], role, stage);
     snprintf(out_dir, sizeof out_dir, "%s/ckpt/%s-%" PRId64, pos[0], role, stage);
-    RLHF_TRY_GOTO(st, cli_mkdirs(pos[0]), fail);
+    RLHF_TRY_GOTO(st, rlhf_mkdirs(pos[0]), fail);
 
     c.trainable = true;
     RLHF_TRY_GOTO(st, rlhf_model_init(&m, &c, be, micro, T), fail);

@@ -185,9 +185,12 @@ typedef struct judge_common {
     cli_prompts prompts;
 } judge_common;
 
-static rlhf_status judge_open(judge_common *jc, const char *run) {
+/* Loads the world and opens the run; j judges against them. */
+static rlhf_status judge_open(judge_common *jc, const char *run, judge_ctx *j) {
     RLHF_TRY(world_load(&jc->w, jc->world_dir));
     RLHF_TRY(rlhf_store_open(&jc->s, run, false));
+    j->w = jc->w;
+    j->prompts = &jc->prompts;
     return cli_prompts_load(jc->s, "all", &jc->prompts);
 }
 static void judge_close(judge_common *jc) {
@@ -243,9 +246,7 @@ int cmd_world_judge(int argc, char **argv) {
     rlhf_status st = cli_setup(&com, NULL);
     if (st != RLHF_OK) return cli_fail(spec.cmd, st);
     judge_ctx j = {0};
-    RLHF_TRY_GOTO(st, judge_open(&jc, pos[0]), fail);
-    j.w = jc.w;
-    j.prompts = &jc.prompts;
+    RLHF_TRY_GOTO(st, judge_open(&jc, pos[0], &j), fail);
     j.any_round = !cli_find(&spec, "round")->seen;
     j.round = round;
     j.any_policy = policy == NULL;
@@ -371,12 +372,10 @@ int cmd_world_compare(int argc, char **argv) {
     rlhf_status st = cli_setup(&com, NULL);
     if (st != RLHF_OK) return cli_fail(spec.cmd, st);
     judge_ctx j = {0};
-    RLHF_TRY_GOTO(st, judge_open(&jc, pos[0]), fail);
-    j.w = jc.w;
-    j.prompts = &jc.prompts;
+    RLHF_TRY_GOTO(st, judge_open(&jc, pos[0], &j), fail);
     j.any_round = j.any_policy = true;
     RLHF_TRY_GOTO(st, rlhf_store_samples_each(jc.s, judge_sample, &j), fail);
-    /* keep rounds A and B on the chosen split; sort by (prompt, idx, round) */
+    /* keep rounds A and B on the chosen split */
     int64_t m = 0;
     for (int64_t i = 0; i < j.n; i++) {
         const judged *x = &j.v[i];
